@@ -1,0 +1,46 @@
+# LycheeMem developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.DEFAULT_GOAL := help
+.PHONY: help serve test lint format bench clean venv
+
+help: ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.created:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.created
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.created
+	$(PIP) install --quiet -e ".[dev,longdoc]"
+	touch $@ $(VENV)/.installed
+
+serve: $(VENV)/.installed ## set up .venv and run the server on 127.0.0.1:8000 (memory-only without an API key)
+	$(PY) main.py
+
+test: $(VENV)/.installed-dev ## set up .venv with dev extras and run the whole test suite
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed-dev ## ruff lint and format check
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+format: $(VENV)/.installed-dev ## apply ruff formatting and safe fixes
+	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench
+
+bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test)
+	$(PY) bench/search_latency.py --records 10000
+	$(PY) bench/locomo.py --data ../shared/data/locomo-dev
+
+clean: ## remove the virtualenv and caches (keeps ./data)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

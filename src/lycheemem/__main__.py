@@ -1,0 +1,7 @@
+"""``python -m lycheemem``."""
+
+import sys
+
+from lycheemem.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""Request and response models of the REST API, named by role."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "LoginCreate",
+    "MePublic",
+    "SessionId",
+    "SessionMetaUpdate",
+    "TokenPublic",
+    "TurnCreate",
+    "UserCreate",
+]
+
+SESSION_ID_PATTERN = r"^[^\s/\\?#%\x00-\x1f\x7f]{1,128}$"
+SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class _Request(BaseModel):
+    """Base of request bodies: strings trimmed, unknown fields ignored."""
+
+    model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
+
+
+class UserCreate(_Request):
+    """Body of ``POST /auth/register``."""
+
+    username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
+    password: str = Field(min_length=8, max_length=128)
+    display_name: str | None = Field(default=None, max_length=64)
+
+
+class LoginCreate(_Request):
+    """Body of ``POST /auth/login``."""
+
+    username: str = Field(min_length=1, max_length=128)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class TokenPublic(BaseModel):
+    """A login or registration result."""
+
+    user_id: str
+    username: str
+    display_name: str
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: str
+
+
+class MePublic(BaseModel):
+    """``GET /auth/me``."""
+
+    user_id: str
+    username: str
+    display_name: str
+    created_at: str
+    token_expires_at: str | None
+
+
+class TurnCreate(_Request):
+    """Body of ``POST /memory/append-turn``."""
+
+    session_id: SessionId
+    role: Literal["user", "assistant"]
+    content: str = Field(min_length=1, max_length=100_000)
+    token_count: int = Field(default=0, ge=0, le=10_000_000)
+    turn_id: str | None = Field(default=None, min_length=1, max_length=128)
+    created_at: UtcDatetime | None = None
+    speaker: str | None = Field(default=None, max_length=64)
+    metadata: dict[str, Any] | None = None
+
+
+class TurnAppended(BaseModel):
+    """Response of ``POST /memory/append-turn``."""
+
+    status: Literal["appended", "duplicate"]
+    session_id: str
+    turn_count: int
+    turn_index: int
+    turn_id: str | None
+
+
+class SessionMetaUpdate(_Request):
+    """Body of ``PATCH /memory/session/{id}/meta``; unsent fields stay unchanged."""
+
+    topic: str | None = Field(default=None, max_length=200)
+    tags: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]] | None = (
+        Field(default=None, max_length=20)
+    )

@@ -1,0 +1,100 @@
+"""``create_app(settings)``: the FastAPI application with its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import Scope
+
+from lycheemem import __version__
+from lycheemem.api.errors import install_error_handlers
+from lycheemem.api.middleware import BodyLimitMiddleware, TraceIdMiddleware
+from lycheemem.api.routes import auth, demo, memory, ops, sessions
+from lycheemem.bootstrap import AppContext, build_context
+from lycheemem.config import Settings, load_settings
+from lycheemem.memory.protocols import LLM, Embedder
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+CORS_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Mcp-Session-Id",
+    "MCP-Protocol-Version",
+    "Last-Event-ID",
+    "X-Trace-ID",
+]
+
+
+def _route_label(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
+def _demo_dir(settings: Settings) -> Path:
+    return Path(settings.demo_dir) if settings.demo_dir else Path("web-demo/dist")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    llm: LLM | None = None,
+    embedder: Embedder | None = None,
+) -> FastAPI:
+    """Build the app; nothing is opened until the lifespan starts.
+
+    ``llm`` and ``embedder`` replace the configured providers (tests only).
+    """
+    settings = settings or load_settings()
+    ctx: AppContext = build_context(settings, llm=llm, embedder=embedder)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            await ctx.open()
+            app.state.ctx = ctx
+            yield
+        finally:
+            await ctx.close()
+
+    app = FastAPI(
+        title="LycheeMem",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        redoc_url=None,
+    )
+    app.state.ctx = None
+    app.state.demo_dir = _demo_dir(settings)
+    install_error_handlers(app)
+    for module in (ops, auth, sessions, memory, demo):
+        app.include_router(module.router)
+
+    def on_request(scope: Scope, status: int, seconds: float) -> None:
+        route = _route_label(scope)
+        ctx.metrics.http_requests.labels(scope.get("method", ""), route, str(status)).inc()
+        ctx.metrics.http_duration.labels(route).observe(seconds)
+
+    def limit_for(path: str) -> int:
+        return settings.max_import_bytes if path == "/memory/import" else settings.max_body_bytes
+
+    app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origin_list,
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=CORS_HEADERS,
+        expose_headers=["Mcp-Session-Id", "X-Trace-ID"],
+    )
+    app.add_middleware(TraceIdMiddleware, on_request=on_request)
+    return app

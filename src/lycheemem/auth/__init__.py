@@ -1,0 +1,1 @@
+"""Authentication: password hashing, JWTs, user accounts and login rate limiting."""

@@ -1,0 +1,162 @@
+"""Accounts: the ``UserStore`` protocol and the auth service built on it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from lycheemem.auth.passwords import hash_password, verify_password
+from lycheemem.auth.ratelimit import LoginRateLimiter
+from lycheemem.auth.tokens import IssuedToken, TokenService
+from lycheemem.errors import (
+    AuthError,
+    InvalidCredentials,
+    InvalidToken,
+    RateLimited,
+    RegistrationDisabled,
+)
+from lycheemem.memory.clock import Clock, format_ts
+from lycheemem.memory.models import User
+
+__all__ = ["ANONYMOUS", "AuthService", "Caller", "UserStore"]
+
+USER_CACHE_TTL_S = 60.0
+# Verified once per process: keeps timing of unknown-user logins close to wrong-password ones.
+_DUMMY_HASH = hash_password("lycheemem-timing-equaliser")
+
+
+class UserStore(Protocol):
+    """Persistence of accounts. Usernames are unique case-insensitively."""
+
+    async def create(self, user: User) -> User: ...
+
+    async def by_username(self, username: str) -> User | None: ...
+
+    async def by_id(self, user_id: str) -> User | None: ...
+
+
+@dataclass(slots=True, frozen=True)
+class Caller:
+    """Who is calling: a registered user or the anonymous namespace (``user_id == ""``)."""
+
+    user_id: str
+    username: str = ""
+    display_name: str = ""
+    token_expires_at: datetime | None = None
+
+    @property
+    def is_anonymous(self) -> bool:
+        """True for the anonymous namespace."""
+        return self.user_id == ""
+
+
+ANONYMOUS = Caller(user_id="")
+
+
+@dataclass(slots=True, frozen=True)
+class Session:
+    """A freshly issued login: the user and their token."""
+
+    user: User
+    token: IssuedToken
+
+
+class AuthService:
+    """Registration, login and bearer-token resolution shared by REST and MCP."""
+
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        tokens: TokenService,
+        require_auth: bool,
+        allow_registration: bool,
+        clock: Clock | None = None,
+        limiter: LoginRateLimiter | None = None,
+    ) -> None:
+        self._users = users
+        self.tokens = tokens
+        self.require_auth = require_auth
+        self._allow_registration = allow_registration
+        self._clock = clock or Clock()
+        self._limiter = limiter or LoginRateLimiter()
+        self._cache: dict[str, tuple[float, User]] = {}
+
+    async def register(self, *, username: str, password: str, display_name: str | None) -> Session:
+        """Create an account and return it with a token; ``UsernameTaken`` on duplicates."""
+        if not self._allow_registration:
+            raise RegistrationDisabled("Registration is disabled on this server")
+        user = User(
+            user_id=uuid.uuid4().hex,
+            username=username,
+            display_name=display_name or username,
+            created_at=self._clock.now_iso(),
+            password_hash=hash_password(password),
+        )
+        await self._users.create(user)
+        return Session(user, self.tokens.issue(user_id=user.user_id, username=user.username))
+
+    async def login(self, *, username: str, password: str, client: str) -> Session:
+        """Check credentials (rate limited per username and client address)."""
+        retry_after = self._limiter.retry_after(username, client)
+        if retry_after:
+            raise RateLimited("Too many failed logins; try again later", retry_after)
+        user = await self._users.by_username(username)
+        if user is None:
+            verify_password(_DUMMY_HASH, password)
+            ok = False
+        else:
+            ok = verify_password(user.password_hash, password)
+        if not ok or user is None:
+            self._limiter.failed(username, client)
+            raise InvalidCredentials("Invalid username or password")
+        self._limiter.succeeded(username, client)
+        return Session(user, self.tokens.issue(user_id=user.user_id, username=user.username))
+
+    async def caller_from_header(self, authorization: str | None) -> Caller:
+        """Resolve an ``Authorization`` header value to a caller (API.md §1.2)."""
+        if authorization is None:
+            if self.require_auth:
+                raise AuthError("Authentication required")
+            return ANONYMOUS
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("Malformed Authorization header")
+        return await self.caller_from_token(token.strip())
+
+    async def caller_from_token(self, token: str) -> Caller:
+        """Verify a JWT and check its user still exists; ``InvalidToken`` otherwise."""
+        claims = self.tokens.verify(token)
+        user = await self._cached_user(claims["sub"])
+        if user is None:
+            raise InvalidToken("The user of this token no longer exists")
+        expires = datetime.fromtimestamp(int(claims["exp"]), tz=self._clock.now().tzinfo)
+        return Caller(user.user_id, user.username, user.display_name, expires)
+
+    async def _cached_user(self, user_id: str) -> User | None:
+        hit = self._cache.get(user_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < USER_CACHE_TTL_S:
+            return hit[1]
+        user = await self._users.by_id(user_id)
+        if user is not None:
+            self._cache[user_id] = (now, user)
+            if len(self._cache) > 50_000:
+                self._cache.clear()
+        return user
+
+    def forget_user(self, user_id: str) -> None:
+        """Drop a cached user (called when an account is deleted)."""
+        self._cache.pop(user_id, None)
+
+    async def user(self, user_id: str) -> User | None:
+        """The stored account of ``user_id``."""
+        return await self._users.by_id(user_id)
+
+
+def expires_iso(token: IssuedToken) -> str:
+    """The token's expiry in the API timestamp format."""
+    return format_ts(token.expires_at)

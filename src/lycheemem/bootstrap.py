@@ -1,0 +1,217 @@
+"""Build everything from ``Settings``: the only place that picks concrete classes.
+
+``build_context(settings)`` returns an unopened ``AppContext``; ``await
+ctx.open()`` creates directories, opens SQLite and LanceDB, loads the
+embedder and starts background work; ``await ctx.close()`` undoes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from lycheemem.auth.tokens import TokenService, load_or_create_secret
+from lycheemem.auth.users import AuthService
+from lycheemem.config import Settings
+from lycheemem.errors import ConfigError, EmbeddingMismatch
+from lycheemem.memory.clock import Clock
+from lycheemem.memory.protocols import LLM, Embedder, TokenCounter
+from lycheemem.memory.working.manager import WMConfig, WorkingMemoryManager
+from lycheemem.metrics import Metrics
+from lycheemem.pipeline.locks import SessionLocks
+from lycheemem.pipeline.service import MemoryService
+from lycheemem.providers.embedding.base import CachedEmbedder
+from lycheemem.providers.tokens import build_token_counter
+from lycheemem.storage.lance.vector_index import LanceVectorIndex
+from lycheemem.storage.sqlite.database import Database
+from lycheemem.storage.sqlite.sessions import SqliteSessionStore
+from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
+from lycheemem.storage.sqlite.users import SqliteUserStore
+
+__all__ = ["AppContext", "build_context", "build_embedder", "build_llm"]
+
+log = logging.getLogger(__name__)
+
+
+def build_llm(settings: Settings) -> LLM | None:
+    """The configured chat model, or None for memory-only mode."""
+    if not settings.llm_enabled:
+        return None
+    from lycheemem.providers.llm.litellm_llm import LiteLLM
+
+    return LiteLLM(
+        settings.llm_model,
+        api_key=settings.llm_api_key,
+        api_base=settings.llm_api_base,
+        timeout_s=settings.llm_timeout_s,
+        max_retries=settings.llm_max_retries,
+        concurrency=settings.llm_concurrency,
+        temperature=settings.llm_temperature,
+        max_tokens=settings.llm_max_tokens,
+    )
+
+
+async def build_embedder(settings: Settings) -> Embedder:
+    """The configured embedder (wordllama by default), loaded and ready."""
+    if settings.embedding_model == "wordllama":
+        from lycheemem.providers.embedding.wordllama import WordLlamaEmbedder
+
+        embedder = WordLlamaEmbedder(dim=settings.embedding_dim or 256)
+        await embedder.embed(["warm up"])
+        return embedder
+    from lycheemem.providers.embedding.litellm_embedder import LiteLLMEmbedder
+
+    remote = LiteLLMEmbedder(
+        settings.embedding_model,
+        dim=settings.embedding_dim or 1,
+        api_key=settings.embedding_api_key,
+        api_base=settings.embedding_api_base,
+        batch_size=settings.embedding_batch_size,
+    )
+    if not settings.embedding_dim:
+        remote.dim = await remote.probe_dim()
+    return remote
+
+
+def _check_model_guard(conn: sqlite3.Connection, model: str, dim: int, now: str) -> None:
+    rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    if "embedding_model" not in rows:
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [("embedding_model", model), ("embedding_dim", str(dim)), ("created_at", now)],
+        )
+        return
+    if rows["embedding_model"] != model or rows.get("embedding_dim") != str(dim):
+        raise EmbeddingMismatch(
+            f"this data directory was built with embedding model {rows['embedding_model']!r} "
+            f"({rows.get('embedding_dim')}-d) but {model!r} ({dim}-d) is configured; run "
+            "`python main.py reindex` to rebuild the vectors, or configure the original model"
+        )
+
+
+@dataclass
+class AppContext:
+    """Everything one running app needs, built from ``Settings``."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=Clock)
+    metrics: Metrics = field(default_factory=Metrics)
+    llm: LLM | None = None
+    embedder_override: Embedder | None = None
+    ready: bool = False
+    db: Database = field(init=False)
+    tokens: TokenCounter = field(init=False)
+    embedder: CachedEmbedder = field(init=False)
+    vectors: LanceVectorIndex = field(init=False)
+    auth: AuthService = field(init=False)
+    service: MemoryService = field(init=False)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        """``llm`` or ``memory_only``."""
+        return "llm" if self.llm is not None else "memory_only"
+
+    async def open(self) -> None:
+        """Open storage and providers and wire the services."""
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.tokens = build_token_counter()
+        inner = self.embedder_override or await build_embedder(settings)
+        self.embedder = CachedEmbedder(inner, capacity=settings.embedding_cache_size)
+        self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
+        await self.db.open()
+        await self.db.write(
+            lambda conn: _check_model_guard(
+                conn, self.embedder.model_name, self.embedder.dim, self.clock.now_iso()
+            )
+        )
+        self.vectors = LanceVectorIndex(settings.lance_dir, dim=self.embedder.dim)
+        await self.vectors.open()
+        secret = load_or_create_secret(settings.jwt_secret, settings.data_dir)
+        self.auth = AuthService(
+            users=SqliteUserStore(self.db),
+            tokens=TokenService(secret, expire_hours=settings.jwt_expire_hours),
+            require_auth=settings.require_auth,
+            allow_registration=settings.allow_registration,
+            clock=self.clock,
+        )
+        sessions = SqliteSessionStore(self.db)
+        working_memory = WorkingMemoryManager(
+            store=sessions,
+            tokens=self.tokens,
+            llm=self.llm,
+            config=_wm_config(settings),
+            clock=self.clock,
+        )
+        self.service = MemoryService(
+            sessions=sessions,
+            tenancy=SqliteTenancyStore(self.db),
+            working_memory=working_memory,
+            tokens=self.tokens,
+            locks=SessionLocks(),
+            clock=self.clock,
+            redact_secrets=settings.redact_secrets,
+        )
+        self.ready = True
+        log.info("LycheeMem ready (%s mode, data dir %s)", self.mode, settings.data_dir)
+
+    async def close(self) -> None:
+        """Stop background work and close storage; safe after a failed ``open``."""
+        self.ready = False
+        service = getattr(self, "service", None)
+        if service is not None:
+            await service.working_memory.wait_idle()
+        vectors = getattr(self, "vectors", None)
+        if vectors is not None:
+            await vectors.close()
+        db = getattr(self, "db", None)
+        if db is not None:
+            await db.close()
+
+    async def readiness_checks(self) -> dict[str, str]:
+        """The ``/ready`` checks (API.md §9)."""
+        checks: dict[str, str] = {}
+        checks["sqlite"] = await _probe(self.db.read(lambda c: c.execute("SELECT 1").fetchone()))
+        checks["migrations"] = "ok" if self.db.schema_version > 0 else "error: not applied"
+        checks["lancedb"] = await _probe(self.vectors.ping())
+        checks["embedder"] = await _probe(self.embedder.embed(["ready"], kind="query"))
+        checks["worker"] = "ok"
+        checks["llm"] = "configured" if self.llm is not None else "disabled"
+        checks["longdoc"] = "disabled"
+        return checks
+
+    async def refresh_gauges(self) -> None:
+        """Update gauges that are sampled rather than counted."""
+        self.metrics.writer_queue.set(self.db.queue_depth)
+
+
+async def _probe(awaitable: Any) -> str:
+    try:
+        await awaitable
+    except Exception as exc:  # readiness reports failures instead of raising
+        return f"error: {exc}"
+    return "ok"
+
+
+def _wm_config(settings: Settings) -> WMConfig:
+    return WMConfig(
+        max_tokens=settings.wm_max_tokens,
+        warn_threshold=settings.wm_warn_threshold,
+        block_threshold=settings.wm_block_threshold,
+        keep_recent_turns=settings.wm_keep_recent_turns,
+        min_recent_turns=settings.wm_min_recent_turns,
+        summary_max_tokens=settings.wm_summary_max_tokens,
+    )
+
+
+def build_context(
+    settings: Settings, *, llm: LLM | None = None, embedder: Embedder | None = None
+) -> AppContext:
+    """An unopened context; ``llm``/``embedder`` override the configured providers (tests)."""
+    if settings.jwt_secret and len(settings.jwt_secret) < 32:
+        raise ConfigError("LYCHEEMEM_JWT_SECRET must be at least 32 characters")
+    chosen_llm = llm if llm is not None else build_llm(settings)
+    return AppContext(settings=settings, llm=chosen_llm, embedder_override=embedder)

@@ -1,0 +1,1 @@
+"""Working memory: the token-budgeted session log with rolling compression."""

@@ -1,0 +1,201 @@
+"""MemoryService: the operations REST and MCP share.
+
+Edges parse and validate input, call one method here, and shape the
+response. Methods take keyword-only arguments and the caller's ``user_id``;
+every read and write is confined to that namespace.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lycheemem.errors import PayloadTooLarge, SessionNotFound, ValidationFailed
+from lycheemem.memory.clock import Clock, format_ts
+from lycheemem.memory.models import Session, Summary, Turn
+from lycheemem.memory.protocols import TokenCounter
+from lycheemem.memory.redact import redact
+from lycheemem.memory.working.manager import WorkingMemoryManager
+from lycheemem.pipeline.locks import SessionLocks
+from lycheemem.storage.sqlite.sessions import AppendOutcome, SessionListItem, SqliteSessionStore
+from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
+
+__all__ = ["MemoryService", "SessionDeleted", "SessionView"]
+
+MAX_METADATA_BYTES = 16 * 1024
+
+
+@dataclass(slots=True)
+class SessionView:
+    """A session with a page of its turns and its summaries."""
+
+    session: Session
+    turns: list[Turn]
+    summaries: list[Summary]
+    active_turn_count: int
+    wm_current_tokens: int
+    wm_max_tokens: int
+
+
+@dataclass(slots=True)
+class SessionDeleted:
+    """What ``delete_session`` removed."""
+
+    turns_deleted: int
+    records_deleted: int = 0
+    composites_deleted: int = 0
+
+
+class MemoryService:
+    """Session and memory operations, independent of the transport."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SqliteSessionStore,
+        tenancy: SqliteTenancyStore,
+        working_memory: WorkingMemoryManager,
+        tokens: TokenCounter,
+        locks: SessionLocks,
+        clock: Clock,
+        redact_secrets: bool,
+    ) -> None:
+        self.sessions = sessions
+        self.tenancy = tenancy
+        self.working_memory = working_memory
+        self.tokens = tokens
+        self.locks = locks
+        self.clock = clock
+        self.redact_secrets = redact_secrets
+
+    # -- writing --------------------------------------------------------------
+    async def append_turn(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        role: str,
+        content: str,
+        token_count: int = 0,
+        turn_id: str | None = None,
+        created_at: datetime | None = None,
+        speaker: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> AppendOutcome:
+        """Store one turn in the caller's session (created on first use).
+
+        Secrets are redacted first when configured; a repeated ``turn_id``
+        returns ``duplicate`` and stores nothing.
+        """
+        turn = self.build_turn(
+            user_id=user_id,
+            session_id=session_id,
+            role=role,
+            content=content,
+            token_count=token_count,
+            turn_id=turn_id,
+            created_at=created_at,
+            speaker=speaker,
+            metadata=metadata,
+        )
+        async with self.locks.hold(user_id, session_id):
+            return await self.sessions.append_turn(turn, now=self.clock.now_iso())
+
+    def build_turn(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        role: str,
+        content: str,
+        token_count: int = 0,
+        turn_id: str | None = None,
+        created_at: datetime | None = None,
+        speaker: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Turn:
+        """Validate and prepare a turn for storage (redaction, token count, timestamp)."""
+        if metadata is not None:
+            size = len(json.dumps(metadata, ensure_ascii=False).encode())
+            if size > MAX_METADATA_BYTES:
+                raise PayloadTooLarge(
+                    f"metadata is {size} bytes; the limit is {MAX_METADATA_BYTES}"
+                )
+        if role not in ("user", "assistant"):
+            raise ValidationFailed(f"role must be 'user' or 'assistant', not {role!r}")
+        text = redact(content) if self.redact_secrets else content
+        return Turn(
+            user_id=user_id,
+            session_id=session_id,
+            turn_index=-1,
+            role=role,  # type: ignore[arg-type]
+            content=text,
+            created_at=format_ts(created_at) if created_at else self.clock.now_iso(),
+            token_count=token_count or self.tokens.count(text),
+            speaker=speaker,
+            turn_id=turn_id,
+            metadata=metadata,
+        )
+
+    async def update_session_meta(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        topic: str | None = None,
+        tags: list[str] | None = None,
+        set_topic: bool = False,
+    ) -> Session:
+        """Set the session's topic and/or tags, creating the session if needed."""
+        return await self.sessions.update_meta(
+            user_id,
+            session_id,
+            topic=topic,
+            tags=tags,
+            set_topic=set_topic,
+            now=self.clock.now_iso(),
+        )
+
+    # -- reading --------------------------------------------------------------
+    async def require_session(self, *, user_id: str, session_id: str) -> Session:
+        """The caller's session, or ``SessionNotFound``."""
+        session = await self.sessions.get(user_id, session_id)
+        if session is None:
+            raise SessionNotFound(session_id)
+        return session
+
+    async def session_view(
+        self, *, user_id: str, session_id: str, offset: int, limit: int
+    ) -> SessionView:
+        """The session with a page of turns, its summaries and working-memory usage."""
+        session = await self.require_session(user_id=user_id, session_id=session_id)
+        turns = await self.sessions.turns(user_id, session_id, offset=offset, limit=limit)
+        summaries = await self.sessions.summaries(user_id, session_id)
+        state = await self.working_memory.render(user_id, session_id)
+        return SessionView(
+            session=session,
+            turns=turns,
+            summaries=summaries,
+            active_turn_count=len(state.raw_recent_turns),
+            wm_current_tokens=state.wm_token_usage,
+            wm_max_tokens=state.wm_max_tokens,
+        )
+
+    async def list_sessions(
+        self, *, user_id: str, offset: int, limit: int
+    ) -> tuple[list[SessionListItem], int]:
+        """The caller's sessions (newest first) and their total."""
+        return await self.sessions.list(user_id, offset=offset, limit=limit)
+
+    # -- deleting -------------------------------------------------------------
+    async def delete_session(
+        self, *, user_id: str, session_id: str, forget_memories: bool = False
+    ) -> SessionDeleted:
+        """Delete the caller's session with its turns, summaries, usage logs and jobs."""
+        await self.require_session(user_id=user_id, session_id=session_id)
+        async with self.locks.hold(user_id, session_id):
+            deletion = await self.tenancy.delete_session(user_id, session_id)
+        self.working_memory.forget(user_id, session_id)
+        return SessionDeleted(turns_deleted=deletion.turns_deleted)

@@ -1,0 +1,68 @@
+"""The default embedder: WordLlama static embeddings, loaded from the installed wheel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lycheemem.errors import ConfigError
+from lycheemem.memory.protocols import EmbedKind
+from lycheemem.providers.embedding.base import l2_normalise
+
+__all__ = ["WordLlamaEmbedder"]
+
+_ALLOWED_DIMS = (64, 128, 256)
+
+
+class WordLlamaEmbedder:
+    """256-d (or truncated 128/64-d) WordLlama vectors, computed on one dedicated thread.
+
+    The weights and tokenizer ship inside the ``wordllama`` wheel; loading never
+    downloads (``disable_download=True``).
+    """
+
+    model_name = "wordllama"
+
+    def __init__(self, dim: int = 256) -> None:
+        if dim not in _ALLOWED_DIMS:
+            raise ConfigError(
+                f"LYCHEEMEM_EMBEDDING_DIM={dim} is not one of {_ALLOWED_DIMS} for wordllama"
+            )
+        self.dim = dim
+        self._model: Any = None
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="wordllama")
+
+    def load(self) -> None:
+        """Load the bundled weights (blocking; call from a worker thread at startup)."""
+        import wordllama
+        from wordllama import WordLlama
+
+        package_dir = Path(wordllama.__file__).parent
+        trunc = None if self.dim == 256 else self.dim
+        self._model = WordLlama.load(cache_dir=package_dir, disable_download=True, trunc_dim=trunc)
+
+    def _embed_sync(self, texts: list[str]) -> np.ndarray:
+        if self._model is None:
+            self.load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self._model.embed([text or " " for text in texts], norm=False)
+        matrix = l2_normalise(np.asarray(vectors, dtype=np.float32)[:, : self.dim])
+        for position, text in enumerate(texts):
+            if not text.strip():
+                matrix[position] = 0.0
+        return matrix
+
+    async def embed(self, texts: Sequence[str], *, kind: EmbedKind = "document") -> np.ndarray:
+        """Embed ``texts`` on the dedicated thread; ``kind`` does not change WordLlama output."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._embed_sync, list(texts))
+
+    def close(self) -> None:
+        """Stop the worker thread."""
+        self._executor.shutdown(wait=False)

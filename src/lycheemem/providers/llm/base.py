@@ -1,0 +1,124 @@
+"""Behaviour shared by every LLM implementation: usage accounting and JSON calls."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from collections.abc import Sequence
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from lycheemem.errors import LLMOutputError
+from lycheemem.memory.protocols import ChatMessage, LLMResponse, LLMUsage
+from lycheemem.providers.llm.jsonparse import parse_model
+
+__all__ = ["BaseLLM", "UsageCollector", "collect_usage", "usage_collector"]
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+class UsageCollector:
+    """Accumulates the LLM usage of one unit of work (a turn, a job)."""
+
+    def __init__(self) -> None:
+        self.calls: list[LLMUsage] = []
+
+    @property
+    def input_tokens(self) -> int:
+        """Prompt tokens of every collected call."""
+        return sum(call.input_tokens for call in self.calls)
+
+    @property
+    def output_tokens(self) -> int:
+        """Completion tokens of every collected call."""
+        return sum(call.output_tokens for call in self.calls)
+
+
+usage_collector: contextvars.ContextVar[UsageCollector | None] = contextvars.ContextVar(
+    "lycheemem_usage_collector", default=None
+)
+
+
+def collect_usage() -> UsageCollector:
+    """Start collecting usage for the current context and return the collector."""
+    collector = UsageCollector()
+    usage_collector.set(collector)
+    return collector
+
+
+class BaseLLM:
+    """Implements ``complete_json`` on top of ``complete`` and records usage.
+
+    Subclasses implement ``complete`` and ``stream`` and call ``_record``.
+    """
+
+    model: str = ""
+
+    def __init__(self) -> None:
+        self.usage_log: list[LLMUsage] = []
+        self.failures = 0
+
+    def _record(self, usage: LLMUsage) -> None:
+        self.usage_log.append(usage)
+        if len(self.usage_log) > 10_000:
+            del self.usage_log[:5_000]
+        collector = usage_collector.get()
+        if collector is not None:
+            collector.calls.append(usage)
+
+    async def complete(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        purpose: str,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> LLMResponse:
+        """Return one completion; implemented by subclasses."""
+        raise NotImplementedError
+
+    async def complete_json(
+        self,
+        messages: Sequence[ChatMessage],
+        schema: type[ModelT],
+        *,
+        purpose: str,
+        max_tokens: int | None = None,
+        reask_on_invalid: bool = False,
+    ) -> tuple[ModelT, LLMUsage]:
+        """Ask for JSON matching ``schema`` at temperature 0 and validate the answer.
+
+        With ``reask_on_invalid`` an invalid answer is sent back once with the
+        validation error; otherwise (and on the second failure) ``LLMOutputError``.
+        """
+        prompt = list(messages)
+        prompt[0] = _with_schema_hint(prompt[0], schema)
+        response = await self.complete(
+            prompt, purpose=purpose, temperature=0.0, max_tokens=max_tokens
+        )
+        try:
+            return parse_model(response.text, schema), response.usage
+        except LLMOutputError as exc:
+            if not reask_on_invalid:
+                raise
+            prompt += [
+                {"role": "assistant", "content": response.text},
+                {
+                    "role": "user",
+                    "content": f"That output was invalid ({exc.message}). "
+                    "Reply again with only the corrected JSON object.",
+                },
+            ]
+            retry = await self.complete(
+                prompt, purpose=purpose, temperature=0.0, max_tokens=max_tokens
+            )
+            return parse_model(retry.text, schema), retry.usage
+
+
+def _with_schema_hint(message: ChatMessage, schema: type[BaseModel]) -> ChatMessage:
+    hint = json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    content = (
+        f"{message['content']}\n\nReply with one JSON object matching this JSON schema:\n{hint}"
+    )
+    return {"role": message["role"], "content": content}

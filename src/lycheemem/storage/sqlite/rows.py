@@ -1,0 +1,20 @@
+"""Small helpers for turning rows into values and back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["dump_json", "load_json"]
+
+
+def dump_json(value: Any) -> str:
+    """Serialise ``value`` compactly (UTF-8 kept readable)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def load_json(text: str | None, default: Any) -> Any:
+    """Parse stored JSON; ``None`` or empty text gives ``default``."""
+    if not text:
+        return default
+    return json.loads(text)

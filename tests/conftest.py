@@ -1,0 +1,93 @@
+"""Shared fixtures: the network is off, the environment is clean, apps run with their lifespan."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from lycheemem.app import create_app
+from lycheemem.config import Settings
+from lycheemem.testing import make_test_settings
+
+_real_connect = socket.socket.connect
+
+
+def _is_local(address: Any) -> bool:
+    if isinstance(address, (str, bytes)):
+        return True  # unix socket
+    host = address[0]
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    if not _is_local(address):
+        raise ConnectionRefusedError(f"tests may not open network connections (to {address!r})")
+    return _real_connect(self, address)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_network() -> Iterator[None]:
+    """Any connection to a non-loopback address fails: providers can never reach the internet."""
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = _real_connect  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings of the machine running the tests never leak into them."""
+    for name in list(os.environ):
+        if name.startswith("LYCHEEMEM_") or name in (
+            "LLM_MODEL",
+            "LLM_API_KEY",
+            "LLM_API_BASE",
+            "EMBEDDING_MODEL",
+            "EMBEDDING_DIM",
+            "EMBEDDING_API_KEY",
+            "EMBEDDING_API_BASE",
+        ):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Run ``@pytest.mark.anyio`` tests on asyncio."""
+    return "asyncio"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Memory-only test settings in a temp data dir."""
+    return make_test_settings(tmp_path)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    """The ASGI app with its lifespan running, in memory-only mode."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_user(client: TestClient) -> Any:
+    """Register a user and return request headers carrying its bearer token."""
+
+    def register(username: str, password: str = "correct-horse-1") -> dict[str, str]:
+        body = {"username": username, "password": password}
+        response = client.post("/auth/register", json=body)
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['token']}"}
+
+    return register
