@@ -14,7 +14,7 @@ from starlette.types import Scope
 from lycheemem import __version__
 from lycheemem.api.errors import install_error_handlers
 from lycheemem.api.middleware import BodyLimitMiddleware, TraceIdMiddleware
-from lycheemem.api.routes import auth, demo, memory, ops, sessions
+from lycheemem.api.routes import auth, demo, memory, ops, pipeline, sessions
 from lycheemem.bootstrap import AppContext, build_context
 from lycheemem.config import Settings, load_settings
 from lycheemem.memory.protocols import LLM, Embedder
@@ -76,7 +76,7 @@ def create_app(
     app.state.ctx = None
     app.state.demo_dir = _demo_dir(settings)
     install_error_handlers(app)
-    for module in (ops, auth, sessions, memory, demo):
+    for module in (ops, auth, sessions, memory, pipeline, demo):
         app.include_router(module.router)
 
     def on_request(scope: Scope, status: int, seconds: float) -> None:

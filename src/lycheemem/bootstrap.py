@@ -18,14 +18,21 @@ from lycheemem.config import Settings
 from lycheemem.errors import ConfigError, EmbeddingMismatch
 from lycheemem.memory.clock import Clock
 from lycheemem.memory.protocols import LLM, Embedder, TokenCounter
+from lycheemem.memory.semantic.scoring import ScoreWeights
 from lycheemem.memory.working.manager import WMConfig, WorkingMemoryManager
 from lycheemem.metrics import Metrics
+from lycheemem.pipeline.consolidate_service import ConsolidationService
+from lycheemem.pipeline.consolidation import ConsolidationSettings, Consolidator
 from lycheemem.pipeline.locks import SessionLocks
+from lycheemem.pipeline.search import SearchConfig, SemanticSearch
 from lycheemem.pipeline.service import MemoryService
+from lycheemem.pipeline.worker import JobWorker
 from lycheemem.providers.embedding.base import CachedEmbedder
 from lycheemem.providers.tokens import build_token_counter
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.sqlite.database import Database
+from lycheemem.storage.sqlite.jobs import SqliteJobStore
+from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
 from lycheemem.storage.sqlite.users import SqliteUserStore
@@ -107,6 +114,8 @@ class AppContext:
     vectors: LanceVectorIndex = field(init=False)
     auth: AuthService = field(init=False)
     service: MemoryService = field(init=False)
+    jobs: SqliteJobStore = field(init=False)
+    worker: JobWorker = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -128,7 +137,12 @@ class AppContext:
                 conn, self.embedder.model_name, self.embedder.dim, self.clock.now_iso()
             )
         )
-        self.vectors = LanceVectorIndex(settings.lance_dir, dim=self.embedder.dim)
+        self.vectors = LanceVectorIndex(
+            settings.lance_dir,
+            dim=self.embedder.dim,
+            strategy=settings.vector_search,
+            cache_mb=settings.vector_cache_mb,
+        )
         await self.vectors.open()
         secret = load_or_create_secret(settings.jwt_secret, settings.data_dir)
         self.auth = AuthService(
@@ -146,6 +160,45 @@ class AppContext:
             config=_wm_config(settings),
             clock=self.clock,
         )
+        semantic = SqliteSemanticStore(self.db)
+        jobs = SqliteJobStore(self.db)
+        self.jobs = jobs
+        self.worker = JobWorker(
+            jobs=jobs,
+            runners={},
+            clock=self.clock,
+            concurrency=settings.worker_concurrency,
+            grace_s=settings.shutdown_grace_s,
+            on_finished=self._job_finished,
+        )
+        consolidator = Consolidator(
+            store=semantic,
+            sessions=sessions,
+            vectors=self.vectors,
+            embedder=self.embedder,
+            llm=self.llm,
+            settings=_consolidation_settings(settings),
+            clock=self.clock,
+            user_names=self._display_name,
+        )
+        consolidation = ConsolidationService(
+            jobs=jobs,
+            sessions=sessions,
+            consolidator=consolidator,
+            worker=self.worker,
+            clock=self.clock,
+            max_attempts=settings.job_max_attempts,
+            debounce_s=settings.consolidate_debounce_s,
+            sync_timeout_s=settings.sync_consolidate_timeout_s,
+        )
+        search = SemanticSearch(
+            store=semantic,
+            sessions=sessions,
+            vectors=self.vectors,
+            embedder=self.embedder,
+            config=_search_config(settings),
+            clock=self.clock,
+        )
         self.service = MemoryService(
             sessions=sessions,
             tenancy=SqliteTenancyStore(self.db),
@@ -154,13 +207,21 @@ class AppContext:
             locks=SessionLocks(),
             clock=self.clock,
             redact_secrets=settings.redact_secrets,
+            semantic=semantic,
+            search=search,
+            consolidation=consolidation,
+            vectors=self.vectors,
         )
+        await self.worker.start()
         self.ready = True
         log.info("LycheeMem ready (%s mode, data dir %s)", self.mode, settings.data_dir)
 
     async def close(self) -> None:
         """Stop background work and close storage; safe after a failed ``open``."""
         self.ready = False
+        worker = getattr(self, "worker", None)
+        if worker is not None:
+            await worker.stop()
         service = getattr(self, "service", None)
         if service is not None:
             await service.working_memory.wait_idle()
@@ -178,7 +239,7 @@ class AppContext:
         checks["migrations"] = "ok" if self.db.schema_version > 0 else "error: not applied"
         checks["lancedb"] = await _probe(self.vectors.ping())
         checks["embedder"] = await _probe(self.embedder.embed(["ready"], kind="query"))
-        checks["worker"] = "ok"
+        checks["worker"] = "ok" if self.worker.alive else "error: worker stopped"
         checks["llm"] = "configured" if self.llm is not None else "disabled"
         checks["longdoc"] = "disabled"
         return checks
@@ -186,6 +247,18 @@ class AppContext:
     async def refresh_gauges(self) -> None:
         """Update gauges that are sampled rather than counted."""
         self.metrics.writer_queue.set(self.db.queue_depth)
+        counts = await self.jobs.counts()
+        for status in ("queued", "running", "done", "failed"):
+            self.metrics.jobs.labels(status).set(counts.get(status, 0))
+
+    async def _display_name(self, user_id: str) -> str | None:
+        if not user_id:
+            return None
+        user = await self.auth.user(user_id)
+        return user.display_name if user else None
+
+    def _job_finished(self, job: Any, result: dict[str, Any], seconds: float) -> None:
+        self.metrics.job_duration.labels(job.kind).observe(seconds)
 
 
 async def _probe(awaitable: Any) -> str:
@@ -194,6 +267,44 @@ async def _probe(awaitable: Any) -> str:
     except Exception as exc:  # readiness reports failures instead of raising
         return f"error: {exc}"
     return "ok"
+
+
+def _consolidation_settings(settings: Settings) -> ConsolidationSettings:
+    return ConsolidationSettings(
+        batch_turns=settings.consolidate_batch_turns,
+        batch_chars=settings.consolidate_batch_chars,
+        context_turns=settings.consolidate_context_turns,
+        dedup_threshold=settings.dedup_threshold,
+        fusion_similarity=settings.fusion_similarity,
+        fusion_max_group=settings.fusion_max_group,
+        max_levels=settings.hierarchy_max_levels,
+        timezone=settings.timezone,
+        extra_tools=tuple(settings.extra_tool_list),
+    )
+
+
+def _search_config(settings: Settings) -> SearchConfig:
+    return SearchConfig(
+        recall_min=settings.search_recall_min,
+        weights=ScoreWeights(
+            alpha=settings.score_alpha,
+            beta=settings.score_beta,
+            kappa=settings.score_kappa,
+            gamma=settings.score_gamma,
+            delta=settings.score_delta,
+            eta=settings.score_eta,
+            lambda_=settings.score_lambda,
+            lexical_weight=settings.score_lexical_weight,
+            recency_half_life_days=settings.score_recency_half_life_days,
+            token_cost_chars=settings.score_token_cost_chars,
+        ),
+        composite_bonus=settings.composite_bonus,
+        parent_margin=settings.parent_margin,
+        skill_top_k=settings.skill_top_k,
+        skill_reuse_threshold=settings.skill_reuse_threshold,
+        timezone=settings.timezone,
+        extra_tools=tuple(settings.extra_tool_list),
+    )
 
 
 def _wm_config(settings: Settings) -> WMConfig:

@@ -104,3 +104,30 @@ class SessionMetaUpdate(_Request):
     tags: list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)]] | None = (
         Field(default=None, max_length=20)
     )
+
+
+class SearchCreate(_Request):
+    """Body of ``POST /memory/search``."""
+
+    query: str = Field(min_length=1, max_length=1000)
+    top_k: int = Field(default=5, ge=1, le=50)
+    session_id: SessionId | None = None
+    include_graph: bool = True
+    include_skills: bool = True
+    reference_time: UtcDatetime | None = None
+
+
+class SmartSearchCreate(SearchCreate):
+    """Body of ``POST /memory/smart-search``."""
+
+    synthesize: bool = True
+    mode: Literal["raw", "full", "compact"] = "compact"
+
+
+class ConsolidateCreate(_Request):
+    """Body of ``POST /memory/consolidate``."""
+
+    session_id: SessionId
+    retrieved_context: str = Field(default="", max_length=200_000)
+    background: bool = True
+    force: bool = False

@@ -29,6 +29,8 @@ __all__ = [
     "Turn",
     "UsageLog",
     "User",
+    "VectorRow",
+    "BatchCommit",
 ]
 
 Role = Literal["user", "assistant"]
@@ -363,3 +365,31 @@ class SearchPlan:
     reasoning: str = ""
     planner: str = "heuristic"
     hypothetical_skill: str = ""
+
+
+@dataclass(slots=True)
+class VectorRow:
+    """One row of a vector table: an item's embeddings plus the filter columns."""
+
+    item_id: str
+    user_id: str
+    vector: Any
+    normalized_vector: Any = None
+    memory_type: str = ""
+    level: int = 0
+    expired: bool = False
+
+
+@dataclass(slots=True)
+class BatchCommit:
+    """Everything one consolidation batch writes, committed in one transaction."""
+
+    user_id: str
+    session_id: str
+    watermark: int
+    records: list[MemoryRecord] = field(default_factory=list)
+    composites: list[tuple[CompositeRecord, list[str]]] = field(default_factory=list)
+    expire_covering: list[str] = field(default_factory=list)
+    expire_reason: str = "source_updated"
+    skills: list[Skill] = field(default_factory=list)
+    now: str = ""

@@ -47,10 +47,13 @@ _PLACEHOLDER_RE = re.compile(
     re.IGNORECASE,
 )
 _PREFIX_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("private_key", re.compile(
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
-        r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?"
-    )),
+    (
+        "private_key",
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"
+            r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?"
+        ),
+    ),
     ("bearer_token", re.compile(r"(?<=\bBearer )[A-Za-z0-9\-._~+/]{20,}=*")),
     ("openai_key", re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_\-]{20,}")),
     ("github_token", re.compile(r"(?<![A-Za-z0-9])gh[pos]_[A-Za-z0-9]{20,}")),
@@ -132,8 +135,9 @@ def find_secrets(text: str) -> list[SecretMatch]:
     """
     candidates = _assignments(text) + _cards(text)
     for kind, pattern in _PREFIX_PATTERNS:
-        candidates.extend(SecretMatch(kind, m.start(), m.end(), m.group())
-                          for m in pattern.finditer(text))
+        candidates.extend(
+            SecretMatch(kind, m.start(), m.end(), m.group()) for m in pattern.finditer(text)
+        )
     candidates.sort(key=lambda s: (s.start, -(s.end - s.start)))
     kept: list[SecretMatch] = []
     for cand in candidates:

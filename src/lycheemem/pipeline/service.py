@@ -61,6 +61,10 @@ class MemoryService:
         locks: SessionLocks,
         clock: Clock,
         redact_secrets: bool,
+        semantic: Any = None,
+        search: Any = None,
+        consolidation: Any = None,
+        vectors: Any = None,
     ) -> None:
         self.sessions = sessions
         self.tenancy = tenancy
@@ -69,6 +73,10 @@ class MemoryService:
         self.locks = locks
         self.clock = clock
         self.redact_secrets = redact_secrets
+        self.semantic = semantic
+        self.searcher = search
+        self.consolidation = consolidation
+        self.vectors = vectors
 
     # -- writing --------------------------------------------------------------
     async def append_turn(
@@ -199,3 +207,48 @@ class MemoryService:
             deletion = await self.tenancy.delete_session(user_id, session_id)
         self.working_memory.forget(user_id, session_id)
         return SessionDeleted(turns_deleted=deletion.turns_deleted)
+
+    # -- semantic memory ------------------------------------------------------
+    async def search(
+        self,
+        *,
+        user_id: str,
+        query: str,
+        top_k: int = 5,
+        session_id: str | None = None,
+        include_graph: bool = True,
+        include_skills: bool = True,
+        reference_time: datetime | None = None,
+    ) -> Any:
+        """Search the caller's semantic memory and skills (``POST /memory/search``)."""
+        return await self.searcher.search(
+            user_id=user_id,
+            query=query,
+            top_k=top_k,
+            session_id=session_id,
+            include_graph=include_graph,
+            include_skills=include_skills,
+            reference_time=reference_time,
+        )
+
+    async def consolidate(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        retrieved_context: str = "",
+        background: bool = True,
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Consolidate every turn of the caller's session after its watermark."""
+        return await self.consolidation.consolidate(
+            user_id=user_id,
+            session_id=session_id,
+            retrieved_context=retrieved_context,
+            background=background,
+            force=force,
+        )
+
+    async def last_consolidation(self, *, user_id: str, session_id: str | None) -> dict[str, Any]:
+        """The caller's most recent consolidation job (of that session, if given)."""
+        return await self.consolidation.last(user_id=user_id, session_id=session_id)

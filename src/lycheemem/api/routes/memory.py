@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from fastapi import APIRouter
 
 from lycheemem.api.deps import CallerDep, ContextDep
-from lycheemem.api.schemas import TurnAppended, TurnCreate
+from lycheemem.api.routes.sessions import SessionPath
+from lycheemem.api.schemas import ConsolidateCreate, SearchCreate, TurnAppended, TurnCreate
 
 router = APIRouter(prefix="/memory", tags=["memory"])
 
@@ -31,3 +35,65 @@ async def append_turn(body: TurnCreate, caller: CallerDep, ctx: ContextDep) -> T
         turn_index=outcome.turn_index,
         turn_id=outcome.turn_id,
     )
+
+
+def search_response(outcome: Any) -> dict[str, Any]:
+    """The ``POST /memory/search`` response of API.md §6."""
+    results = outcome.semantic_results
+    return {
+        "query": outcome.query,
+        "semantic_results": results,
+        "graph_results": results,
+        "skill_results": outcome.skills,
+        "novelty_retrieved_context": outcome.novelty_context,
+        "total": outcome.total,
+        "retrieval_plan": asdict(outcome.plan),
+        "action_state": asdict(outcome.action_state),
+        "search_mode": outcome.plan.mode,
+        "usage_log_id": outcome.usage_log_id,
+        "timing_ms": outcome.timing_ms,
+    }
+
+
+@router.post("/search")
+async def search(body: SearchCreate, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
+    """Unified retrieval over the caller's semantic memory and skills."""
+    outcome = await ctx.service.search(
+        user_id=caller.user_id,
+        query=body.query,
+        top_k=body.top_k,
+        session_id=body.session_id,
+        include_graph=body.include_graph,
+        include_skills=body.include_skills,
+        reference_time=body.reference_time,
+    )
+    return search_response(outcome)
+
+
+@router.post("/consolidate")
+async def consolidate(
+    body: ConsolidateCreate, caller: CallerDep, ctx: ContextDep
+) -> dict[str, Any]:
+    """Consolidate every turn of the caller's session after its watermark."""
+    return await ctx.service.consolidate(
+        user_id=caller.user_id,
+        session_id=body.session_id,
+        retrieved_context=body.retrieved_context,
+        background=body.background,
+        force=body.force,
+    )
+
+
+@router.post("/consolidate/{session_id}")
+async def consolidate_legacy(
+    session_id: SessionPath, caller: CallerDep, ctx: ContextDep
+) -> dict[str, Any]:
+    """Legacy form: synchronous consolidation with an empty retrieved context."""
+    result = await ctx.service.consolidate(
+        user_id=caller.user_id, session_id=session_id, background=False
+    )
+    result["message"] = (
+        f"Consolidation done: {result.get('records_added', 0)} records, "
+        f"{result.get('skills_added', 0)} skills extracted."
+    )
+    return result

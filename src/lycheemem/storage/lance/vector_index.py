@@ -1,22 +1,36 @@
 """LanceDB vector tables (explicit schemas) with the embedding-model guard.
 
 LanceDB calls are blocking; every public coroutine runs them on a dedicated
-thread so the event loop never waits on disk.
+thread so the event loop never waits on disk. The exact-search cache lives on
+that same thread, so cache reads and write-through updates never race.
+
+Search strategies (MEMORY.md §4.4):
+
+- ``exact``: a per-(user, table, column) float32 matrix loaded on the tenant's
+  first search and kept current write-through; one matrix product per search.
+- ``ann``: a LanceDB vector search with a ``user_id``/``expired`` prefilter
+  (cosine). It is brute force until ``ensure_ann_index`` has built an
+  ``IVF_HNSW_SQ`` index on the column; nothing builds one automatically.
+- ``auto``: ``exact`` while the tenant's matrix fits the cache budget, else ``ann``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 
-from lycheemem.errors import EmbeddingMismatch, StorageError
+from lycheemem.errors import ConfigError, EmbeddingMismatch, StorageError
+from lycheemem.storage.lance.cache import CacheKey, TenantMatrix, VectorCache, unit_rows
 
-__all__ = ["TABLES", "LanceVectorIndex", "table_schema"]
+__all__ = ["STRATEGIES", "TABLES", "LanceVectorIndex", "VectorRow", "table_schema"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,6 +49,12 @@ _VECTOR_COLUMNS = {
     "composite_records": ("vector", "normalized_vector"),
     "skills": ("vector",),
 }
+STRATEGIES = ("auto", "exact", "ann")
+# Ids per merge_insert / delete / update statement: keeps SQL filters and Arrow batches small.
+_WRITE_BATCH = 1000
+_FILTER_BATCH = 500
+# Headroom the loaded matrix gets over its row count (see TenantMatrix.from_arrays).
+_LOAD_SLACK = 1.25
 
 
 def table_schema(table: str, dim: int) -> pa.Schema:
@@ -49,28 +69,92 @@ def table_schema(table: str, dim: int) -> pa.Schema:
     return pa.schema(fields)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class VectorRow:
+    """One row to upsert; fields a table lacks are ignored.
+
+    ``item_id`` fills the table's id column (``record_id``, ``composite_id`` or
+    ``skill_id``). Vectors are stored L2-normalised; a ``normalized_vector`` of
+    None stores null, and such a row is invisible to ``normalized_vector`` searches.
+    """
+
+    item_id: str
+    user_id: str
+    vector: np.ndarray
+    normalized_vector: np.ndarray | None = None
+    memory_type: str = ""
+    level: int = 0
+    expired: bool = False
+
+
+def sql_literal(value: str) -> str:
+    """``value`` as a quoted SQL string literal for a LanceDB filter (quotes doubled)."""
+    if "\x00" in value:
+        raise StorageError(f"refusing a NUL character in a filter value: {value!r}")
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in_list(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(sql_literal(value) for value in values)})"
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _vector_array(vectors: Sequence[np.ndarray | None], dim: int) -> pa.FixedSizeListArray:
+    matrix = np.zeros((len(vectors), dim), dtype=np.float32)
+    missing = np.zeros(len(vectors), dtype=bool)
+    for row, vector in enumerate(vectors):
+        if vector is None:
+            missing[row] = True
+        else:
+            matrix[row] = vector
+    mask = pa.array(missing) if missing.any() else None
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), dim, mask=mask)
+
+
+def _column_matrix(column: pa.ChunkedArray, dim: int) -> np.ndarray:
+    """A (n, dim) float32 matrix from a non-null fixed-size-list column."""
+    flat = column.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    return np.asarray(flat, dtype=np.float32).reshape(-1, dim)
+
+
 class LanceVectorIndex:
     """The LanceDB directory holding record, composite and skill vectors.
 
     Promises: tables exist with the configured dimension after ``open()``;
     ``open()`` raises ``EmbeddingMismatch`` if existing tables were built
-    with another dimension.
+    with another dimension. Every read is scoped to one ``user_id``; searches
+    exclude expired rows unless asked and return cosine in [-1, 1], best first.
+    A write is visible to every later call once its coroutine has returned.
     """
 
-    def __init__(self, path: Path, *, dim: int) -> None:
+    def __init__(
+        self, path: Path, *, dim: int, strategy: str = "auto", cache_mb: int = 1024
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise ConfigError(
+                f"LYCHEEMEM_VECTOR_SEARCH must be one of {', '.join(STRATEGIES)}, not {strategy!r}"
+            )
         self.path = Path(path)
         self.dim = dim
+        self.strategy = strategy
+        self._cache = VectorCache(cache_mb * 1024 * 1024)
         self._db: Any = None
         self._tables: dict[str, Any] = {}
         self._executor: ThreadPoolExecutor | None = None
 
-    async def _run(self, fn: Any, *args: Any) -> Any:
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._executor is None:
             raise StorageError("vector index is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    # -- lifecycle ---------------------------------------------------------
+
     async def open(self) -> None:
-        """Connect, create missing tables, and check existing tables' dimension."""
+        """Connect, create missing tables and scalar indexes, check existing tables' dimension."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="lancedb")
         await self._run(self._open_sync)
 
@@ -87,6 +171,15 @@ class LanceVectorIndex:
             else:
                 handle = self._db.create_table(table, schema=table_schema(table, self.dim))
             self._tables[table] = handle
+            self._ensure_scalar_indexes(table, handle)
+
+    def _ensure_scalar_indexes(self, table: str, handle: Any) -> None:
+        from lancedb.index import BTree
+
+        indexed = {column for index in handle.list_indices() for column in index.columns}
+        for column in ("user_id", TABLES[table][0]):
+            if column not in indexed:
+                handle.create_index(column, config=BTree())
 
     def _list_tables(self) -> list[str]:
         listed = self._db.list_tables()
@@ -111,9 +204,354 @@ class LanceVectorIndex:
         return int(await self._run(lambda: self._tables["memory_records"].count_rows()))
 
     async def close(self) -> None:
-        """Release the thread; safe to call twice."""
+        """Release the thread and drop the cache; safe to call twice."""
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True)
         self._tables.clear()
+        self._cache.clear()
         self._db = None
+
+    # -- helpers -----------------------------------------------------------
+
+    def _handle(self, table: str) -> Any:
+        handle = self._tables.get(table)
+        if handle is None:
+            if table not in TABLES:
+                raise StorageError(f"unknown vector table {table!r}")
+            raise StorageError("vector index is not open")
+        return handle
+
+    def _check_column(self, table: str, column: str) -> None:
+        if column not in _VECTOR_COLUMNS.get(table, ()):
+            raise StorageError(f"vector table {table!r} has no vector column {column!r}")
+
+    def _check_vectors(self, matrix: np.ndarray, what: str) -> None:
+        if matrix.ndim != 2 or matrix.shape[1] != self.dim:
+            raise EmbeddingMismatch(
+                f"{what} have shape {matrix.shape}, expected (n, {self.dim}) for this index"
+            )
+        if not np.isfinite(matrix).all():
+            raise StorageError(f"{what} contain NaN or infinite values")
+
+    @staticmethod
+    def _has_expired(table: str) -> bool:
+        return any(name == "expired" for name, _ in TABLES[table][1])
+
+    def _tenant_filter(self, table: str, user_id: str, column: str, include_expired: bool) -> str:
+        clauses = [f"user_id = {sql_literal(user_id)}", f"{column} IS NOT NULL"]
+        if self._has_expired(table) and not include_expired:
+            clauses.append("expired = false")
+        return " AND ".join(clauses)
+
+    # -- writes ------------------------------------------------------------
+
+    async def upsert(self, table: str, rows: Sequence[VectorRow]) -> None:
+        """Insert or replace ``rows`` by id (batched ``merge_insert``); the last duplicate wins.
+
+        Ids are global: a row whose id another user already holds is not written,
+        and ``StorageError`` names it after the other rows have been written.
+        """
+        unique = list({row.item_id: row for row in rows}.values())
+        if unique:
+            prepared = [self._prepare(row) for row in unique]
+            await self._run(self._upsert_sync, table, prepared)
+
+    def _prepare(self, row: VectorRow) -> VectorRow:
+        vector = unit_rows(row.vector)
+        self._check_vectors(vector, f"vector of {row.item_id!r}")
+        normalized = row.normalized_vector
+        if normalized is not None:
+            normalized = unit_rows(normalized)
+            self._check_vectors(normalized, f"normalized_vector of {row.item_id!r}")
+            normalized = normalized[0]
+        return VectorRow(
+            item_id=row.item_id,
+            user_id=row.user_id,
+            vector=vector[0],
+            normalized_vector=normalized,
+            memory_type=row.memory_type,
+            level=row.level,
+            expired=row.expired,
+        )
+
+    def _upsert_sync(self, table: str, rows: Sequence[VectorRow]) -> None:
+        handle = self._handle(table)
+        id_column = TABLES[table][0]
+        refused: list[str] = []
+        for batch in _chunks(rows, _WRITE_BATCH):
+            merge = handle.merge_insert(id_column)
+            # An id held by another tenant matches but fails this condition: left untouched.
+            merge.when_matched_update_all(where="target.user_id = source.user_id")
+            merge.when_not_matched_insert_all()
+            # "null" lets a missing normalized_vector through; _prepare already rejected NaNs.
+            result = merge.execute(self._to_arrow(table, batch), on_bad_vectors="null")
+            written = batch
+            if result.num_updated_rows + result.num_inserted_rows < len(batch):
+                foreign = self._foreign_ids(handle, id_column, batch)
+                refused += sorted(foreign)
+                written = [row for row in batch if row.item_id not in foreign]
+            self._write_through(table, written)
+        if refused:
+            raise StorageError(
+                f"{len(refused)} ids in {table!r} belong to another user and were not "
+                f"written: {refused[:5]!r}"
+            )
+
+    @staticmethod
+    def _foreign_ids(handle: Any, id_column: str, rows: Sequence[VectorRow]) -> set[str]:
+        owners = {row.item_id: row.user_id for row in rows}
+        where = _in_list(id_column, list(owners))
+        stored = handle.search().where(where).select([id_column, "user_id"]).limit(None)
+        found = stored.to_arrow().to_pylist()
+        return {hit[id_column] for hit in found if hit["user_id"] != owners[hit[id_column]]}
+
+    def _to_arrow(self, table: str, rows: Sequence[VectorRow]) -> pa.Table:
+        id_column, extras = TABLES[table]
+        columns: dict[str, Any] = {
+            id_column: [row.item_id for row in rows],
+            "user_id": [row.user_id for row in rows],
+        }
+        for name, _ in extras:
+            columns[name] = [getattr(row, name) for row in rows]
+        columns["vector"] = _vector_array([row.vector for row in rows], self.dim)
+        if "normalized_vector" in _VECTOR_COLUMNS[table]:
+            normalized = [row.normalized_vector for row in rows]
+            columns["normalized_vector"] = _vector_array(normalized, self.dim)
+        return pa.table(columns, schema=table_schema(table, self.dim))
+
+    def _write_through(self, table: str, rows: Sequence[VectorRow]) -> None:
+        touched: set[CacheKey] = set()
+        for row in rows:
+            for column in _VECTOR_COLUMNS[table]:
+                key = (row.user_id, table, column)
+                matrix = self._cache.peek(key)
+                if matrix is None:
+                    continue
+                touched.add(key)
+                vector = row.vector if column == "vector" else row.normalized_vector
+                if vector is None:
+                    matrix.remove(row.item_id)
+                else:
+                    matrix.put(row.item_id, vector, expired=row.expired)
+        for key in touched:
+            self._cache.enforce(keep=key, allow_oversize=self.strategy == "exact")
+
+    async def delete(self, table: str, user_id: str, ids: Sequence[str]) -> None:
+        """Delete the tenant's rows with these ids; ids of other tenants are untouched."""
+        if ids:
+            await self._run(self._delete_sync, table, user_id, list(ids))
+
+    def _delete_sync(self, table: str, user_id: str, ids: Sequence[str]) -> None:
+        handle = self._handle(table)
+        id_column = TABLES[table][0]
+        for batch in _chunks(ids, _FILTER_BATCH):
+            handle.delete(f"user_id = {sql_literal(user_id)} AND {_in_list(id_column, batch)}")
+            for column in _VECTOR_COLUMNS[table]:
+                matrix = self._cache.peek((user_id, table, column))
+                for item_id in batch if matrix is not None else ():
+                    matrix.remove(item_id)
+
+    async def set_expired(
+        self, table: str, user_id: str, ids: Sequence[str], expired: bool = True
+    ) -> None:
+        """Flag the tenant's rows expired (hidden from default searches) or active again."""
+        if not self._has_expired(table):
+            raise StorageError(f"vector table {table!r} has no expired column")
+        if ids:
+            await self._run(self._set_expired_sync, table, user_id, list(ids), expired)
+
+    def _set_expired_sync(
+        self, table: str, user_id: str, ids: Sequence[str], expired: bool
+    ) -> None:
+        handle = self._handle(table)
+        id_column = TABLES[table][0]
+        for batch in _chunks(ids, _FILTER_BATCH):
+            where = f"user_id = {sql_literal(user_id)} AND {_in_list(id_column, batch)}"
+            handle.update(where=where, values={"expired": expired})
+            for column in _VECTOR_COLUMNS[table]:
+                matrix = self._cache.peek((user_id, table, column))
+                for item_id in batch if matrix is not None else ():
+                    matrix.set_expired(item_id, expired)
+
+    async def delete_user(self, user_id: str) -> None:
+        """Delete every vector of the tenant from every table and the cache."""
+        await self._run(self._delete_user_sync, user_id)
+
+    def _delete_user_sync(self, user_id: str) -> None:
+        for table in TABLES:
+            self._handle(table).delete(f"user_id = {sql_literal(user_id)}")
+        self._cache.drop(self._cache.keys_of_user(user_id))
+
+    async def optimize(self) -> None:
+        """Compact fragments, prune old versions and fold new rows into indexes, on every table."""
+        await self._run(self._optimize_sync)
+
+    def _optimize_sync(self) -> None:
+        for table in TABLES:
+            self._handle(table).optimize()
+
+    # -- reads -------------------------------------------------------------
+
+    async def count(self, table: str, user_id: str) -> int:
+        """Rows the tenant has in ``table``, expired ones included."""
+        where = f"user_id = {sql_literal(user_id)}"
+        return int(await self._run(lambda: self._handle(table).count_rows(where)))
+
+    async def search(
+        self,
+        table: str,
+        user_id: str,
+        queries: np.ndarray,
+        *,
+        column: str = "vector",
+        k: int,
+        include_expired: bool = False,
+    ) -> list[list[tuple[str, float]]]:
+        """Per query row, the tenant's top ``k`` (id, cosine), best first, cosine in [-1, 1].
+
+        ``queries`` is (n, dim) (a single (dim,) vector counts as n = 1); they are
+        L2-normalised here. Rows whose ``column`` is null never match.
+        """
+        self._check_column(table, column)
+        matrix = unit_rows(queries)
+        self._check_vectors(matrix, "queries")
+        if k <= 0 or len(matrix) == 0:
+            return [[] for _ in range(len(matrix))]
+        return await self._run(
+            self._search_sync, table, user_id, matrix, column, k, include_expired
+        )
+
+    def _search_sync(
+        self,
+        table: str,
+        user_id: str,
+        queries: np.ndarray,
+        column: str,
+        k: int,
+        include_expired: bool,
+    ) -> list[list[tuple[str, float]]]:
+        cached = self._exact_matrix(table, user_id, column)
+        if cached is not None:
+            return cached.search(queries, k, include_expired=include_expired)
+        return self._ann_search(table, user_id, queries, column, k, include_expired)
+
+    def _exact_matrix(self, table: str, user_id: str, column: str) -> TenantMatrix | None:
+        """The tenant's cached matrix, loading it if the strategy allows; None means use ann."""
+        if self.strategy == "ann":
+            return None
+        key = (user_id, table, column)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if self.strategy == "auto":
+            rows = self._handle(table).count_rows(f"user_id = {sql_literal(user_id)}")
+            if not self._cache.fits(int(rows * _LOAD_SLACK * self.dim * 4)):
+                return None
+        loaded = self._load(table, user_id, column)
+        self._cache.put(key, loaded)
+        # A load that turns out above the budget still serves this one search in auto mode.
+        self._cache.enforce(keep=key, allow_oversize=self.strategy == "exact")
+        return loaded
+
+    def _load(self, table: str, user_id: str, column: str) -> TenantMatrix:
+        """One filtered scan of the tenant's rows (expired included) into a matrix."""
+        id_column = TABLES[table][0]
+        has_expired = self._has_expired(table)
+        selected = [id_column, column] + (["expired"] if has_expired else [])
+        where = self._tenant_filter(table, user_id, column, include_expired=True)
+        scan = self._handle(table).search().where(where).select(selected).limit(None).to_arrow()
+        ids = scan.column(id_column).to_pylist()
+        expired = None
+        if has_expired:
+            expired = scan.column("expired").fill_null(False).to_numpy(zero_copy_only=False)
+        log.debug("loaded %d %s vectors of %r into the cache", len(ids), column, user_id)
+        return TenantMatrix.from_arrays(ids, _column_matrix(scan.column(column), self.dim), expired)
+
+    def _ann_search(
+        self,
+        table: str,
+        user_id: str,
+        queries: np.ndarray,
+        column: str,
+        k: int,
+        include_expired: bool,
+    ) -> list[list[tuple[str, float]]]:
+        handle = self._handle(table)
+        id_column = TABLES[table][0]
+        where = self._tenant_filter(table, user_id, column, include_expired)
+        results = []
+        for query in queries:
+            found = (
+                handle.search(query, vector_column_name=column)
+                .distance_type("cosine")
+                .where(where, prefilter=True)
+                .select([id_column, "_distance"])
+                .limit(k)
+                .to_arrow()
+            )
+            ids = found.column(id_column).to_pylist()
+            distances = found.column("_distance").to_pylist()
+            pairs = zip(ids, distances, strict=True)
+            results.append([(item_id, min(1.0, max(-1.0, 1.0 - d))) for item_id, d in pairs])
+        return results
+
+    async def get_vectors(
+        self, table: str, user_id: str, ids: Sequence[str], column: str = "vector"
+    ) -> dict[str, np.ndarray]:
+        """The tenant's stored vectors for ``ids``, expired included; missing ones omitted."""
+        self._check_column(table, column)
+        if not ids:
+            return {}
+        return await self._run(self._get_vectors_sync, table, user_id, list(ids), column)
+
+    def _get_vectors_sync(
+        self, table: str, user_id: str, ids: Sequence[str], column: str
+    ) -> dict[str, np.ndarray]:
+        cached = self._cache.peek((user_id, table, column))
+        if cached is not None:
+            vectors = ((item_id, cached.get(item_id)) for item_id in ids)
+            return {item_id: vector for item_id, vector in vectors if vector is not None}
+        handle = self._handle(table)
+        id_column = TABLES[table][0]
+        base = self._tenant_filter(table, user_id, column, include_expired=True)
+        found: dict[str, np.ndarray] = {}
+        for batch in _chunks(ids, _FILTER_BATCH):
+            where = f"{base} AND {_in_list(id_column, batch)}"
+            scan = handle.search().where(where).select([id_column, column]).limit(None).to_arrow()
+            matrix = _column_matrix(scan.column(column), self.dim)
+            found.update(zip(scan.column(id_column).to_pylist(), matrix, strict=True))
+        return found
+
+    # -- ann index ---------------------------------------------------------
+
+    async def ensure_ann_index(
+        self, table: str, *, column: str = "vector", min_rows: int = 50_000
+    ) -> bool:
+        """Build (or rebuild) an ``IVF_HNSW_SQ`` cosine index on ``column`` when it is due.
+
+        Due means the table has at least ``min_rows`` rows and either no index on
+        the column or more than 10 % of rows unindexed. Returns whether it built one.
+        Slow on large tables; meant for a background worker.
+        """
+        self._check_column(table, column)
+        return await self._run(self._ensure_ann_index_sync, table, column, min_rows)
+
+    def _ensure_ann_index_sync(self, table: str, column: str, min_rows: int) -> bool:
+        handle = self._handle(table)
+        rows = handle.count_rows()
+        if rows < min_rows:
+            return False
+        current = [index for index in handle.list_indices() if list(index.columns) == [column]]
+        if current:
+            unindexed = getattr(current[0], "num_unindexed_rows", None) or 0
+            if unindexed <= rows // 10:
+                return False
+        handle.create_index(
+            metric="cosine",
+            vector_column_name=column,
+            index_type="IVF_HNSW_SQ",
+            replace=True,
+            name=f"{column}_ann",
+        )
+        return True

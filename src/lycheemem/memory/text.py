@@ -1,0 +1,296 @@
+"""Deterministic text machinery shared by indexing, querying and scoring.
+
+One segmenter (:func:`segment`) feeds both the FTS5 index and FTS queries so the two
+sides always agree on tokens. Nothing here touches storage or models.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+
+__all__ = [
+    "STOPWORDS",
+    "build_fts_query",
+    "canon",
+    "composite_id_for",
+    "fts_document",
+    "fts_owner",
+    "is_cjk",
+    "lexical_overlap",
+    "light_stem",
+    "query_terms",
+    "record_id_for",
+    "segment",
+]
+
+_TRAILING = ".。!！?？;；"
+_WS = re.compile(r"\s+")
+
+# Han (incl. extensions and compatibility), Hiragana, Katakana (incl. half-width).
+_CJK_CLASS = (
+    "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+    "\U00020000-\U0002ffff"
+)
+_WORD_CHAR = rf"(?:(?![{_CJK_CLASS}])\w)"
+_TOKEN_RE = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>{_WORD_CHAR}+(?:[-./:]{_WORD_CHAR}+)*)")
+_INNER_SEP = re.compile(r"[-./:_]+")
+_CJK_CHAR = re.compile(rf"[{_CJK_CLASS}]")
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_EN_STOPWORDS = frozenset(
+    _words(
+        """
+    a about above after again against all am an and any are aren't as at be because been
+    before being below between both but by can could did do does doing don't down during
+    each few for from further had has have having he her here hers herself him himself his
+    how i i'm if in into is isn't it it's its itself just let's me more most my myself no
+    nor not now of off on once only or other our ours ourselves out over own same she should
+    so some such than that that's the their theirs them themselves then there these they
+    this those through to too under until up very was wasn't we were what what's when where
+    which while who whom why will with would you your yours yourself yourselves s t d ll m
+    re ve also ever anything something did does tell please know much many get got
+    """
+    )
+)
+# Chinese stopwords; single characters among them also split CJK runs in queries.
+_ZH_STOPWORDS = frozenset(
+    _words(
+        """
+    的 了 是 在 吗 呢 吧 啊 我 你 他 她 它 和 与 也 都 就 这 那 哪 谁 被
+    我们 你们 他们 她们 什么 怎么 怎样 如何 为什么 哪些 哪个 这个 那个 一个 一些 有没有 是不是
+    请问 告诉 知道 一下
+    """
+    )
+)
+STOPWORDS: frozenset[str] = _EN_STOPWORDS | _ZH_STOPWORDS
+_ZH_SPLITTERS = sorted((w for w in _ZH_STOPWORDS), key=len, reverse=True)
+_ZH_SPLIT_RE = re.compile("|".join(re.escape(w) for w in _ZH_SPLITTERS))
+
+
+def canon(text: str) -> str:
+    """Canonical form for identity: NFKC, casefold, one space per run, no trailing stop.
+
+    Idempotent: ``canon(canon(t)) == canon(t)``.
+    """
+    out = _WS.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    while out and out[-1] in _TRAILING:
+        out = out[:-1].rstrip()
+    return out
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_id_for(user_id: str, normalized_text: str) -> str:
+    """Return the 64-hex record id of a tenant's fact (MEMORY.md §1.2)."""
+    return _sha256(user_id + "\n" + canon(normalized_text))
+
+
+def composite_id_for(user_id: str, member_ids: Iterable[str]) -> str:
+    """Return ``comp_`` + 24 hex, independent of member order (MEMORY.md §1.2)."""
+    return "comp_" + _sha256(user_id + "\n" + ",".join(sorted(member_ids)))[:24]
+
+
+def fts_owner(user_id: str) -> str:
+    """Return the FTS owner token of a tenant (``u_anon`` for the anonymous one)."""
+    return "u_anon" if user_id == "" else "u" + _sha256(user_id)[:16]
+
+
+def is_cjk(text: str) -> bool:
+    """Return True when ``text`` contains at least one CJK character."""
+    return _CJK_CHAR.search(text) is not None
+
+
+def _cjk_tokens(run: str) -> list[str]:
+    if len(run) == 1:
+        return [run]
+    return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+def _word_tokens(word: str) -> list[str]:
+    parts = [p for p in _INNER_SEP.split(word) if p]
+    if not parts:
+        return []
+    if len(parts) == 1:
+        return parts
+    return ["_".join(parts), *parts]
+
+
+def segment(text: str) -> list[str]:
+    """Split text into index/query tokens, CJK-aware (MEMORY.md §4.3).
+
+    Tokens are NFKC-normalised and casefolded. Identifiers with inner ``_ - . / :``
+    appear whole (separators as ``_``) followed by their parts; CJK runs become the single
+    character or overlapping bigrams; script changes always split. Order follows the text
+    and duplicates are kept (term frequency matters to BM25).
+    """
+    norm = unicodedata.normalize("NFKC", text).casefold()
+    tokens: list[str] = []
+    for match in _TOKEN_RE.finditer(norm):
+        cjk = match.group("cjk")
+        tokens.extend(_cjk_tokens(cjk) if cjk else _word_tokens(match.group("word")))
+    return tokens
+
+
+def fts_document(*texts: str) -> str:
+    """Return the space-joined tokens of all texts, ready for an FTS5 column."""
+    return " ".join(tok for text in texts if text for tok in segment(text))
+
+
+def _is_content(token: str) -> bool:
+    if token in STOPWORDS:
+        return False
+    # Lone ASCII letters are contraction debris ("it's" -> "s"), never content.
+    return not (len(token) == 1 and token.isascii() and token.isalpha())
+
+
+def _cjk_subruns(run: str) -> list[str]:
+    return [piece for piece in _ZH_SPLIT_RE.split(run) if piece]
+
+
+def _query_units(text: str) -> list[tuple[str, list[str]]]:
+    """Return ``(kind, tokens)`` units: kind is ident, number, cjk or word."""
+    norm = unicodedata.normalize("NFKC", text).casefold()
+    units: list[tuple[str, list[str]]] = []
+    for match in _TOKEN_RE.finditer(norm):
+        cjk = match.group("cjk")
+        if cjk:
+            units.extend(("cjk", _cjk_tokens(sub)) for sub in _cjk_subruns(cjk))
+            continue
+        toks = _word_tokens(match.group("word"))
+        if not toks:
+            continue
+        whole = toks[0]
+        if len(toks) > 1:
+            units.append(("ident", [whole]))
+        elif whole.isdigit():
+            units.append(("number", [whole]))
+        elif any(ch.isdigit() for ch in whole):
+            units.append(("ident", [whole]))
+        elif _is_content(whole):
+            units.append(("word", [whole]))
+    return units
+
+
+def query_terms(text: str) -> list[str]:
+    """Return the de-duplicated content terms of a query, in order of appearance.
+
+    Stopwords (English and Chinese) are removed; CJK runs are split at Chinese stopwords
+    and contribute their bigrams; identifiers contribute their whole form and content parts.
+    """
+    seen: dict[str, None] = {}
+    for kind, toks in _query_units(text):
+        candidates = segment(toks[0]) if kind == "ident" else toks
+        for tok in candidates:
+            if _is_content(tok):
+                seen.setdefault(tok, None)
+    return list(seen)
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def _ordered_groups(text: str) -> list[str]:
+    """Return distinct group keys: identifiers/numbers, then CJK phrases, then words."""
+    idents: list[str] = []
+    phrases: list[str] = []
+    words: list[str] = []
+    for kind, toks in _query_units(text):
+        key = " ".join(toks)
+        if kind in ("ident", "number"):
+            idents.append(key)
+        elif kind == "cjk":
+            if len(toks) == 1 and toks[0] in STOPWORDS:
+                continue
+            phrases.append(key)
+        else:
+            words.append(key)
+    words.sort(key=len, reverse=True)
+    return list(dict.fromkeys(idents + phrases + words))
+
+
+def build_fts_query(
+    text: str,
+    owner: str,
+    max_groups: int = 8,
+    df: Callable[[str], float] | None = None,
+) -> str | None:
+    """Build a safe FTS5 MATCH expression restricted to one owner (MEMORY.md §4.3).
+
+    Every term is a double-quoted string, so FTS operators in user input are inert. With
+    ``df`` (fraction of documents containing a group key; CJK keys are space-joined
+    bigrams), groups above 0.2 are dropped, keeping the rarest one if all would go.
+    Returns None when nothing searchable remains.
+    """
+    groups = _ordered_groups(text)
+    if df is not None and groups:
+        freqs = {g: df(g) for g in groups}
+        kept = [g for g in groups if freqs[g] <= 0.2]
+        groups = kept or [min(groups, key=lambda g: freqs[g])]
+    groups = groups[: max(0, max_groups)]
+    if not groups:
+        return None
+    body = " OR ".join(_quote(g) for g in groups)
+    return f"fts_owner : {_quote(owner)} AND ({body})"
+
+
+def light_stem(word: str) -> str:
+    """Strip common English inflections (plural, ``-ed``, ``-ing``) from ASCII words.
+
+    Deliberately crude and symmetric: applied to both sides of a comparison it maps
+    ``deploys``/``deployed``/``deploying``/``deploy`` and ``make``/``making`` together.
+    Non-ASCII or short words are returned unchanged.
+    """
+    w = word.casefold()
+    if not w.isascii() or not w.isalpha() or len(w) <= 3:
+        return w
+    w = _strip_suffix(w)
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]
+    return w
+
+
+def _undouble(stem: str) -> str:
+    if len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+        return stem[:-1]
+    return stem
+
+
+def _strip_suffix(w: str) -> str:
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith("ied") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith("sses"):
+        return w[:-2]
+    if w.endswith("ing") and len(w) > 5:
+        return _undouble(w[:-3])
+    if w.endswith("ed") and len(w) > 4:
+        return _undouble(w[:-2])
+    if w.endswith(("ches", "shes", "xes", "zes")):
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+def lexical_overlap(terms: Sequence[str], doc_text: str) -> float:
+    """Return the share of query ``terms`` present in ``doc_text`` (0..1).
+
+    The document is segmented like the index; ASCII words on both sides are lightly
+    stemmed. Returns 0.0 for an empty term list.
+    """
+    wanted = list(dict.fromkeys(light_stem(t) for t in terms if t))
+    if not wanted:
+        return 0.0
+    doc = {light_stem(tok) for tok in segment(doc_text)}
+    return sum(1 for t in wanted if t in doc) / len(wanted)

@@ -1,0 +1,486 @@
+"""Semantic search: plan → multi-channel recall → tree expansion → score → select → render.
+
+Every channel filters by the caller's ``user_id`` inside its query. Side
+effects (usage log, counters) are queued to the writer, never awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from lycheemem.memory.clock import Clock, format_ts
+from lycheemem.memory.models import (
+    ActionState,
+    CompositeRecord,
+    MemoryRecord,
+    SearchPlan,
+    Skill,
+    Turn,
+    UsageLog,
+)
+from lycheemem.memory.protocols import Embedder
+from lycheemem.memory.semantic.candidates import Candidate
+from lycheemem.memory.semantic.cues import has_procedural_cue
+from lycheemem.memory.semantic.heuristic_planner import derive_action_state, heuristic_plan
+from lycheemem.memory.semantic.rendering import (
+    constructed_context,
+    novelty_context,
+    provenance_items,
+    semantic_results,
+)
+from lycheemem.memory.semantic.scoring import ScoreWeights, score_candidates
+from lycheemem.memory.semantic.selection import (
+    plan_hint_terms,
+    select_composite_first,
+    should_expand_children,
+)
+from lycheemem.memory.text import query_terms
+
+__all__ = ["SearchConfig", "SearchOutcome", "SemanticSearch"]
+
+ACTION_BIAS = ("procedure", "constraint", "usage_pattern", "composite_constraint")
+SLOT_BIAS = ("procedure", "tool_affordance")
+FAILURE_BIAS = ("failure_pattern", "constraint", "procedure")
+
+
+@dataclass(slots=True, frozen=True)
+class SearchConfig:
+    """Search knobs from settings."""
+
+    recall_min: int = 30
+    weights: ScoreWeights = field(default_factory=ScoreWeights)
+    composite_bonus: float = 0.02
+    parent_margin: float = 0.05
+    skill_top_k: int = 3
+    skill_reuse_threshold: float = 0.85
+    timezone: str = "UTC"
+    extra_tools: tuple[str, ...] = ()
+
+
+@dataclass
+class SearchOutcome:
+    """Everything a search produced, in API shapes where they exist."""
+
+    query: str
+    plan: SearchPlan
+    action_state: ActionState
+    selected: list[Candidate]
+    provenance: list[dict[str, Any]]
+    constructed_context: str
+    novelty_context: str
+    skills: list[dict[str, Any]]
+    usage_log_id: str | None
+    timing_ms: dict[str, float]
+    recent_context: str = ""
+
+    @property
+    def semantic_results(self) -> list[dict[str, Any]]:
+        """The 0-or-1 SemanticResult wrapper list."""
+        return semantic_results(self.provenance, self.constructed_context)
+
+    @property
+    def total(self) -> int:
+        """Provenance items plus skills."""
+        return len(self.provenance) + len(self.skills)
+
+
+class _Pool:
+    """Recalled candidates keyed by id, accumulating channels."""
+
+    def __init__(self) -> None:
+        self.kinds: dict[str, str] = {}
+        self.channels: dict[str, set[str]] = {}
+        self.ranks: dict[str, int] = {}
+        self.tags: dict[str, set[str]] = {}
+
+    def add(
+        self,
+        item_id: str,
+        kind: str,
+        channel: str,
+        rank: int | None = None,
+        tags: set[str] | None = None,
+    ) -> None:
+        self.kinds.setdefault(item_id, kind)
+        self.channels.setdefault(item_id, set()).add(channel)
+        if rank is not None:
+            self.ranks[item_id] = min(rank, self.ranks.get(item_id, rank))
+        if tags:
+            self.tags.setdefault(item_id, set()).update(tags)
+
+    def ids(self, kind: str) -> list[str]:
+        return [i for i, k in self.kinds.items() if k == kind]
+
+
+class SemanticSearch:
+    """Runs searches over one app's semantic store and vector index."""
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        sessions: Any,
+        vectors: Any,
+        embedder: Embedder,
+        config: SearchConfig,
+        clock: Clock,
+    ) -> None:
+        self._store = store
+        self._sessions = sessions
+        self._vectors = vectors
+        self._embedder = embedder
+        self.config = config
+        self._clock = clock
+
+    async def search(
+        self,
+        *,
+        user_id: str,
+        query: str,
+        top_k: int = 5,
+        session_id: str | None = None,
+        include_graph: bool = True,
+        include_skills: bool = True,
+        reference_time: datetime | None = None,
+        log_usage: bool = True,
+        token_budget: int = 0,
+    ) -> SearchOutcome:
+        """Search the caller's memory for ``query``."""
+        started = time.perf_counter()
+        reference = reference_time or self._clock.now()
+        recent_turns, recent_context = await self._recent(user_id, session_id)
+        state = derive_action_state(
+            query, recent_turns, recent_context, token_budget, self.config.extra_tools
+        )
+        plan = heuristic_plan(
+            query, state, top_k=top_k, reference=reference, timezone=self.config.timezone
+        )
+        planned = time.perf_counter()
+        selected: list[Candidate] = []
+        sem_vecs, prag_vecs = await self._embed_plan(plan)
+        recalled = planned
+        if include_graph:
+            pool = await self._recall(user_id, plan, sem_vecs, prag_vecs, top_k)
+            recalled = time.perf_counter()
+            candidates = await self._candidates(user_id, pool, plan, query, top_k)
+            score_candidates(
+                candidates,
+                plan=plan,
+                semantic_query_vectors=sem_vecs,
+                pragmatic_query_vectors=prag_vecs,
+                query_terms=query_terms(query),
+                now=reference,
+                weights=self.config.weights,
+            )
+            selected = select_composite_first(
+                candidates,
+                top_k=top_k,
+                tree_mode=plan.tree_retrieval_mode,
+                composite_bonus=self.config.composite_bonus,
+                parent_margin=self.config.parent_margin,
+            )
+        else:
+            candidates = []
+        scored = time.perf_counter()
+        skills = await self._skills(user_id, plan, query, state, top_k) if include_skills else []
+        provenance = provenance_items(selected)
+        log_id = None
+        if log_usage and (include_graph or include_skills):
+            log_id = self._log(
+                user_id, session_id, query, plan, state, candidates, selected, skills
+            )
+        done = time.perf_counter()
+        timing = {
+            "total": _ms(started, done),
+            "plan": _ms(started, planned),
+            "recall": _ms(planned, recalled),
+            "score": _ms(recalled, scored),
+        }
+        return SearchOutcome(
+            query=query,
+            plan=plan,
+            action_state=state,
+            selected=selected,
+            provenance=provenance,
+            constructed_context=constructed_context(provenance),
+            novelty_context=novelty_context(provenance),
+            skills=skills,
+            usage_log_id=log_id,
+            timing_ms=timing,
+            recent_context=recent_context,
+        )
+
+    async def _recent(self, user_id: str, session_id: str | None) -> tuple[list[Turn], str]:
+        if not session_id:
+            return [], ""
+        session, summary, turns = await self._sessions.working_set(user_id, session_id)
+        if session is None:
+            return [], ""
+        recent = turns[-6:]
+        lines = [summary.content] if summary else []
+        lines += [f"{t.role}: {t.content}" for t in recent]
+        return recent, "\n".join(lines)[-2000:]
+
+    async def _embed_plan(self, plan: SearchPlan) -> tuple[np.ndarray, np.ndarray]:
+        texts = [*plan.semantic_queries, *plan.pragmatic_queries]
+        matrix = await self._embedder.embed(texts, kind="query")
+        count = len(plan.semantic_queries)
+        return matrix[:count], matrix[count:]
+
+    async def _recall(
+        self, user_id: str, plan: SearchPlan, sem: np.ndarray, prag: np.ndarray, top_k: int
+    ) -> _Pool:
+        limit = max(3 * top_k, self.config.recall_min)
+        pool = _Pool()
+        tasks = [
+            self._fts(user_id, plan, limit, pool),
+            self._vector(user_id, sem, prag, limit, pool),
+            self._tags(user_id, plan, limit, pool),
+            self._temporal(user_id, plan, limit, pool),
+            self._biased(user_id, plan, limit, pool),
+        ]
+        await asyncio.gather(*tasks)
+        covering = await self._store.covering(user_id, pool.ids("record"))
+        parents = {c for clist in covering.values() for c in clist}
+        for composite_id in list(parents)[: max(1, limit // 3)]:
+            pool.add(composite_id, "composite", "parent")
+        return pool
+
+    async def _fts(self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool) -> None:
+        for text in plan.semantic_queries:
+            for table, kind, cap in (
+                ("memory_records", "record", limit),
+                ("composite_records", "composite", max(1, limit // 3)),
+            ):
+                for hit in await self._store.fts(user_id, text, table=table, limit=cap):
+                    pool.add(hit.item_id, kind, "fts", rank=hit.rank)
+
+    async def _vector(
+        self, user_id: str, sem: np.ndarray, prag: np.ndarray, limit: int, pool: _Pool
+    ) -> None:
+        if len(sem):
+            for table, kind, cap in (
+                ("memory_records", "record", limit),
+                ("composite_records", "composite", max(1, limit // 3)),
+            ):
+                for row in await self._vectors.search(table, user_id, sem, k=cap):
+                    for item_id, _ in row:
+                        pool.add(item_id, kind, "vector")
+        if len(prag):
+            rows = await self._vectors.search(
+                "memory_records", user_id, prag, column="normalized_vector", k=limit
+            )
+            for row in rows:
+                for item_id, _ in row:
+                    pool.add(item_id, "record", "normalized_vector")
+
+    async def _tags(self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool) -> None:
+        wanted = {
+            "tool": plan.tool_hints,
+            "constraint": plan.required_constraints,
+            "affordance": plan.required_affordances,
+        }
+        for item_id, kind, tags in await self._store.tags(user_id, wanted, limit):
+            pool.add(item_id, kind, "tag", tags=tags)
+
+    async def _temporal(self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool) -> None:
+        window = plan.temporal_filter
+        if not window or not window.get("since") or not window.get("until"):
+            return
+        for item_id, kind in await self._store.temporal(
+            user_id, window["since"], window["until"], limit
+        ):
+            pool.add(item_id, kind, "temporal")
+
+    async def _biased(self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool) -> None:
+        half = max(1, limit // 2)
+        if plan.missing_slots:
+            text = " ".join(plan.missing_slots)
+            for hit in await self._store.fts(user_id, text, table="memory_records", limit=half):
+                pool.add(hit.item_id, "record", "slot", rank=hit.rank)
+        types: tuple[str, ...] = ()
+        if plan.mode in ("action", "mixed"):
+            types += ACTION_BIAS
+        if plan.missing_slots:
+            types += SLOT_BIAS
+        if not types:
+            return
+        query = " ".join([*plan.semantic_queries, *plan.pragmatic_queries])
+        for hit in await self._store.fts(
+            user_id, query, table="memory_records", limit=half, memory_types=sorted(set(types))
+        ):
+            pool.add(hit.item_id, "record", "type_bias", rank=hit.rank)
+
+    async def _candidates(
+        self, user_id: str, pool: _Pool, plan: SearchPlan, query: str, top_k: int
+    ) -> list[Candidate]:
+        records = await self._store.records(user_id, pool.ids("record"))
+        composites = await self._store.composites(user_id, pool.ids("composite"))
+        await self._expand(user_id, plan, query, top_k, pool, records, composites)
+        items: dict[str, MemoryRecord | CompositeRecord] = {
+            **{k: v for k, v in records.items() if not v.expired},
+            **{k: v for k, v in composites.items() if not v.expired},
+        }
+        record_ids = [i for i in items if isinstance(items[i], MemoryRecord)]
+        composite_ids = [i for i in items if isinstance(items[i], CompositeRecord)]
+        vectors = await self._all_vectors(user_id, record_ids, composite_ids)
+        columns = await self._store.fts_columns(user_id, record_ids, composite_ids)
+        candidates = []
+        for item_id, item in items.items():
+            vec, norm = vectors.get(item_id, (None, None))
+            fts_text, fts_tags = columns.get(item_id, ("", ""))
+            leaf = (
+                frozenset(item.source_record_ids)
+                if isinstance(item, CompositeRecord)
+                else frozenset()
+            )
+            desc = (
+                leaf | frozenset(item.child_composite_ids)
+                if isinstance(item, CompositeRecord)
+                else frozenset()
+            )
+            candidates.append(
+                Candidate.from_item(
+                    item,
+                    vector=vec,
+                    normalized_vector=norm,
+                    fts_text=fts_text,
+                    fts_tags=fts_tags,
+                    channels=set(pool.channels.get(item_id, set())),
+                    bm25_rank=pool.ranks.get(item_id),
+                    matched_tags=pool.tags.get(item_id, set()),
+                    leaf_ids=leaf,
+                    descendant_ids=desc,
+                )
+            )
+        return candidates
+
+    async def _expand(
+        self,
+        user_id: str,
+        plan: SearchPlan,
+        query: str,
+        top_k: int,
+        pool: _Pool,
+        records: dict[str, MemoryRecord],
+        composites: dict[str, CompositeRecord],
+    ) -> None:
+        budget = 3 * top_k
+        mode = plan.tree_retrieval_mode
+        added: list[tuple[str, str]] = []
+        if mode in ("balanced", "root_only"):
+            covering = await self._store.covering(user_id, list(records))
+            for parents in covering.values():
+                added.extend((p, "composite") for p in parents)
+        if mode in ("balanced", "descend"):
+            hints = plan_hint_terms(plan)
+            terms = query_terms(query)
+            for composite in list(composites.values()):
+                if mode == "balanced" and not should_expand_children(
+                    Candidate.from_item(composite), plan_hints=hints, query_terms=terms
+                ):
+                    continue
+                added.extend((c, "composite") for c in composite.child_composite_ids)
+                if plan.include_leaf_records:
+                    added.extend((r, "record") for r in composite.source_record_ids)
+        fresh = [(i, k) for i, k in dict.fromkeys(added) if i not in pool.kinds][:budget]
+        for item_id, kind in fresh:
+            pool.add(item_id, kind, "tree")
+        records.update(await self._store.records(user_id, [i for i, k in fresh if k == "record"]))
+        composites.update(
+            await self._store.composites(user_id, [i for i, k in fresh if k == "composite"])
+        )
+
+    async def _all_vectors(
+        self, user_id: str, record_ids: list[str], composite_ids: list[str]
+    ) -> dict[str, tuple[Any, Any]]:
+        found: dict[str, tuple[Any, Any]] = {}
+        for table, ids in (("memory_records", record_ids), ("composite_records", composite_ids)):
+            if not ids:
+                continue
+            vec = await self._vectors.get_vectors(table, user_id, ids, "vector")
+            norm = await self._vectors.get_vectors(table, user_id, ids, "normalized_vector")
+            for item_id in ids:
+                found[item_id] = (vec.get(item_id), norm.get(item_id))
+        return found
+
+    async def _skills(
+        self, user_id: str, plan: SearchPlan, query: str, state: ActionState, top_k: int
+    ) -> list[dict[str, Any]]:
+        if plan.mode == "answer" and not has_procedural_cue(query):
+            return []
+        k = {"action": self.config.skill_top_k, "mixed": max(1, top_k - 1)}.get(plan.mode, 1)
+        text = " ".join(
+            [query, state.tentative_action, *plan.tool_hints, *plan.required_constraints]
+        ).strip()
+        vector = await self._embedder.embed([text], kind="query")
+        hits = (await self._vectors.search("skills", user_id, vector, k=k))[0]
+        if not hits:
+            return []
+        skills: dict[str, Skill] = await self._store.skills(user_id, [i for i, _ in hits])
+        threshold = 0.80 if plan.mode == "action" else self.config.skill_reuse_threshold
+        results = []
+        for skill_id, score in hits:
+            skill = skills.get(skill_id)
+            if skill is None:
+                continue
+            cosine = max(0.0, min(1.0, float(score)))
+            results.append(
+                {
+                    "id": skill_id,
+                    "skill_id": skill_id,
+                    "intent": skill.intent,
+                    "doc_markdown": skill.doc_markdown,
+                    "score": round(cosine, 4),
+                    "metadata": skill.metadata,
+                    "success_count": skill.success_count,
+                    "conditions": skill.conditions,
+                    "reusable": cosine >= threshold,
+                    "retrieval_mode": "direct",
+                }
+            )
+        return results
+
+    def _log(
+        self,
+        user_id: str,
+        session_id: str | None,
+        query: str,
+        plan: SearchPlan,
+        state: ActionState,
+        candidates: Sequence[Candidate],
+        selected: Sequence[Candidate],
+        skills: Sequence[dict[str, Any]],
+    ) -> str:
+        now = self._clock.now_iso()
+        log = UsageLog(
+            log_id=uuid.uuid4().hex,
+            user_id=user_id,
+            session_id=session_id,
+            created_at=now,
+            query=query[:1000],
+            mode=plan.mode,
+            plan=asdict(plan),
+            action_state=asdict(state),
+            retrieved_ids=[c.item_id for c in candidates],
+            kept_ids=[c.item_id for c in selected],
+        )
+        self._store.record_retrieval_nowait(log, [s["skill_id"] for s in skills], now)
+        return log.log_id
+
+
+def _ms(start: float, end: float) -> float:
+    return round((end - start) * 1000, 3)
+
+
+def reference_iso(moment: datetime) -> str:
+    """Format a reference time for responses."""
+    return format_ts(moment)

@@ -1,0 +1,610 @@
+"""Semantic memory tables: records, composites, members, tags, item sessions, FTS.
+
+SQL lives in plain functions of a ``sqlite3.Connection`` so the consolidation
+engine can compose one batch into one transaction. Every statement filters
+on ``user_id`` (FTS matches also on ``fts_owner``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lycheemem.memory.models import CompositeRecord, MemoryRecord, SourceRef, Temporal
+from lycheemem.memory.semantic.dates import temporal_bounds
+from lycheemem.memory.text import fts_document, fts_owner
+from lycheemem.storage.sqlite.rows import dump_json, load_json
+
+__all__ = [
+    "TAG_COLUMNS",
+    "FtsHit",
+    "covering_composites",
+    "delete_items",
+    "event_bounds",
+    "fetch_composites",
+    "fetch_records",
+    "fts_search",
+    "insert_composite",
+    "save_record",
+]
+
+TAG_COLUMNS = ("task_tags", "tool_tags", "constraint_tags", "failure_tags", "affordance_tags")
+_TAG_KIND = {
+    "task_tags": "task",
+    "tool_tags": "tool",
+    "constraint_tags": "constraint",
+    "failure_tags": "failure",
+    "affordance_tags": "affordance",
+}
+_CHUNK = 500
+
+_RECORD_COLUMNS = (
+    "record_id",
+    "user_id",
+    "memory_type",
+    "semantic_text",
+    "normalized_text",
+    "entities",
+    "t_ref",
+    "t_valid_from",
+    "t_valid_to",
+    *TAG_COLUMNS,
+    "confidence",
+    "source_role",
+    "source_session_id",
+    "source_turn_ids",
+    "source_turn_refs",
+    "sources",
+    "version",
+    "history",
+    "created_at",
+    "updated_at",
+    "retrieval_count",
+    "retrieval_hit_count",
+    "action_success_count",
+    "action_fail_count",
+    "last_retrieved_at",
+    "expired",
+    "expired_at",
+    "expired_reason",
+    "superseded_by",
+    "event_start",
+    "event_end",
+    "fts_text",
+    "fts_tags",
+    "fts_owner",
+    "indexed",
+)
+_COMPOSITE_COLUMNS = (
+    "composite_id",
+    "user_id",
+    "memory_type",
+    "semantic_text",
+    "normalized_text",
+    "source_record_ids",
+    "child_composite_ids",
+    "level",
+    "synthesis_reason",
+    "entities",
+    "t_ref",
+    "t_valid_from",
+    "t_valid_to",
+    *TAG_COLUMNS,
+    "confidence",
+    "sources",
+    "created_at",
+    "updated_at",
+    "retrieval_count",
+    "retrieval_hit_count",
+    "action_success_count",
+    "action_fail_count",
+    "last_retrieved_at",
+    "expired",
+    "expired_at",
+    "expired_reason",
+    "event_start",
+    "event_end",
+    "fts_text",
+    "fts_tags",
+    "fts_owner",
+    "indexed",
+)
+
+
+@dataclass(slots=True)
+class FtsHit:
+    """One full-text match: the item id and its BM25 rank position (0 = best)."""
+
+    item_id: str
+    rank: int
+
+
+def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    """Split ``values`` into slices small enough for one ``IN (...)`` list."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, ?`` for ``count`` bound parameters."""
+    return ", ".join("?" * count)
+
+
+def _sources_to_json(sources: Sequence[SourceRef]) -> str:
+    return dump_json([source.as_dict() for source in sources])
+
+
+def _sources_from_json(text: str) -> list[SourceRef]:
+    return [
+        SourceRef(s["session_id"], list(s.get("turn_ids", [])), list(s.get("turn_refs", [])))
+        for s in load_json(text, [])
+    ]
+
+
+def _bound(value: str | None, *, end: bool) -> str | None:
+    if not value:
+        return None
+    if "T" in value and "/" not in value:
+        return value
+    bounds = temporal_bounds(value)
+    if bounds is None:
+        return None
+    day = bounds[1] if end else bounds[0]
+    return f"{day.isoformat()}T23:59:59.999Z" if end else f"{day.isoformat()}T00:00:00.000Z"
+
+
+def event_bounds(temporal: Temporal, created_at: str) -> tuple[str | None, str | None]:
+    """``event_start/end``: the validity interval, else the span of ``t_ref`` (day or range)."""
+    start = _bound(temporal.t_valid_from or temporal.t_ref, end=False)
+    end = _bound(temporal.t_valid_to or temporal.t_ref, end=True)
+    return start, end
+
+
+def _tags_text(item: MemoryRecord | CompositeRecord) -> str:
+    values: list[str] = []
+    for column in TAG_COLUMNS:
+        values.extend(getattr(item, column))
+    return fts_document(" ".join(values))
+
+
+def _fts_text(item: MemoryRecord | CompositeRecord) -> str:
+    return fts_document(item.semantic_text, item.normalized_text, " ".join(item.entities))
+
+
+def _record_values(record: MemoryRecord) -> tuple[Any, ...]:
+    start, end = event_bounds(record.temporal, record.created_at)
+    t = record.temporal
+    return (
+        record.record_id,
+        record.user_id,
+        record.memory_type,
+        record.semantic_text,
+        record.normalized_text,
+        dump_json(record.entities),
+        t.t_ref,
+        t.t_valid_from,
+        t.t_valid_to,
+        *(dump_json(getattr(record, c)) for c in TAG_COLUMNS),
+        record.confidence,
+        record.source_role,
+        record.source_session_id,
+        dump_json(record.source_turn_ids),
+        dump_json(record.source_turn_refs),
+        _sources_to_json(record.sources),
+        record.version,
+        dump_json(record.history),
+        record.created_at,
+        record.updated_at,
+        record.retrieval_count,
+        record.retrieval_hit_count,
+        record.action_success_count,
+        record.action_fail_count,
+        record.last_retrieved_at,
+        int(record.expired),
+        record.expired_at,
+        record.expired_reason,
+        record.superseded_by,
+        start,
+        end,
+        _fts_text(record),
+        _tags_text(record),
+        fts_owner(record.user_id),
+        0,
+    )
+
+
+def _composite_values(composite: CompositeRecord) -> tuple[Any, ...]:
+    start, end = event_bounds(composite.temporal, composite.created_at)
+    t = composite.temporal
+    return (
+        composite.composite_id,
+        composite.user_id,
+        composite.memory_type,
+        composite.semantic_text,
+        composite.normalized_text,
+        dump_json(composite.source_record_ids),
+        dump_json(composite.child_composite_ids),
+        composite.level,
+        composite.synthesis_reason,
+        dump_json(composite.entities),
+        t.t_ref,
+        t.t_valid_from,
+        t.t_valid_to,
+        *(dump_json(getattr(composite, c)) for c in TAG_COLUMNS),
+        composite.confidence,
+        _sources_to_json(composite.sources),
+        composite.created_at,
+        composite.updated_at,
+        composite.retrieval_count,
+        composite.retrieval_hit_count,
+        composite.action_success_count,
+        composite.action_fail_count,
+        composite.last_retrieved_at,
+        int(composite.expired),
+        composite.expired_at,
+        composite.expired_reason,
+        start,
+        end,
+        _fts_text(composite),
+        _tags_text(composite),
+        fts_owner(composite.user_id),
+        0,
+    )
+
+
+def record_from_row(row: sqlite3.Row) -> MemoryRecord:
+    """Rebuild a ``MemoryRecord`` from its row."""
+    return MemoryRecord(
+        record_id=row["record_id"],
+        user_id=row["user_id"],
+        memory_type=row["memory_type"],
+        semantic_text=row["semantic_text"],
+        normalized_text=row["normalized_text"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        entities=load_json(row["entities"], []),
+        temporal=Temporal(row["t_ref"], row["t_valid_from"], row["t_valid_to"]),
+        **{c: load_json(row[c], []) for c in TAG_COLUMNS},
+        confidence=row["confidence"],
+        source_role=row["source_role"],
+        source_session_id=row["source_session_id"],
+        source_turn_ids=load_json(row["source_turn_ids"], []),
+        source_turn_refs=load_json(row["source_turn_refs"], []),
+        sources=_sources_from_json(row["sources"]),
+        version=row["version"],
+        history=load_json(row["history"], []),
+        retrieval_count=row["retrieval_count"],
+        retrieval_hit_count=row["retrieval_hit_count"],
+        action_success_count=row["action_success_count"],
+        action_fail_count=row["action_fail_count"],
+        last_retrieved_at=row["last_retrieved_at"],
+        expired=bool(row["expired"]),
+        expired_at=row["expired_at"],
+        expired_reason=row["expired_reason"],
+        superseded_by=row["superseded_by"],
+    )
+
+
+def composite_from_row(row: sqlite3.Row) -> CompositeRecord:
+    """Rebuild a ``CompositeRecord`` from its row."""
+    return CompositeRecord(
+        composite_id=row["composite_id"],
+        user_id=row["user_id"],
+        memory_type=row["memory_type"],
+        semantic_text=row["semantic_text"],
+        normalized_text=row["normalized_text"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        source_record_ids=load_json(row["source_record_ids"], []),
+        child_composite_ids=load_json(row["child_composite_ids"], []),
+        level=row["level"],
+        synthesis_reason=row["synthesis_reason"],
+        entities=load_json(row["entities"], []),
+        temporal=Temporal(row["t_ref"], row["t_valid_from"], row["t_valid_to"]),
+        **{c: load_json(row[c], []) for c in TAG_COLUMNS},
+        confidence=row["confidence"],
+        sources=_sources_from_json(row["sources"]),
+        retrieval_count=row["retrieval_count"],
+        retrieval_hit_count=row["retrieval_hit_count"],
+        action_success_count=row["action_success_count"],
+        action_fail_count=row["action_fail_count"],
+        last_retrieved_at=row["last_retrieved_at"],
+        expired=bool(row["expired"]),
+        expired_at=row["expired_at"],
+        expired_reason=row["expired_reason"],
+    )
+
+
+def _write_tags(conn: sqlite3.Connection, item: MemoryRecord | CompositeRecord, kind: str) -> None:
+    conn.execute("DELETE FROM memory_tags WHERE item_id = ?", (item.item_id,))
+    rows = set()
+    for column in TAG_COLUMNS:
+        for tag in getattr(item, column):
+            value = " ".join(tag.casefold().split())
+            if value:
+                rows.add((item.user_id, item.item_id, kind, _TAG_KIND[column], value))
+    for entity in item.entities:
+        value = " ".join(entity.casefold().split())
+        if value:
+            rows.add((item.user_id, item.item_id, kind, "entity", value))
+    conn.executemany("INSERT OR IGNORE INTO memory_tags VALUES (?, ?, ?, ?, ?)", sorted(rows))
+
+
+def _write_item_sessions(
+    conn: sqlite3.Connection, user_id: str, item_id: str, sources: Sequence[SourceRef]
+) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO item_sessions (user_id, session_id, item_id) VALUES (?, ?, ?)",
+        [(user_id, source.session_id, item_id) for source in sources],
+    )
+
+
+def save_record(conn: sqlite3.Connection, record: MemoryRecord) -> None:
+    """Insert or fully replace ``record`` with its tag and session rows (``indexed`` = 0)."""
+    columns = ", ".join(_RECORD_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _RECORD_COLUMNS if c != "record_id")
+    conn.execute(
+        f"INSERT INTO memory_records ({columns}) VALUES ({placeholders(len(_RECORD_COLUMNS))})"
+        f" ON CONFLICT (record_id) DO UPDATE SET {updates}",
+        _record_values(record),
+    )
+    _write_tags(conn, record, "record")
+    _write_item_sessions(conn, record.user_id, record.record_id, record.sources)
+
+
+def insert_composite(
+    conn: sqlite3.Connection, composite: CompositeRecord, direct_record_ids: Sequence[str]
+) -> None:
+    """Insert or replace ``composite`` with its member rows (leaf records + child composites)."""
+    columns = ", ".join(_COMPOSITE_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _COMPOSITE_COLUMNS if c != "composite_id")
+    conn.execute(
+        f"INSERT INTO composite_records ({columns})"
+        f" VALUES ({placeholders(len(_COMPOSITE_COLUMNS))})"
+        f" ON CONFLICT (composite_id) DO UPDATE SET {updates}",
+        _composite_values(composite),
+    )
+    user, cid = composite.user_id, composite.composite_id
+    conn.execute("DELETE FROM composite_members WHERE composite_id = ?", (cid,))
+    direct = set(direct_record_ids)
+    members = [
+        (user, cid, rid, "record", int(rid in direct)) for rid in composite.source_record_ids
+    ]
+    members += [(user, cid, child, "composite", 1) for child in composite.child_composite_ids]
+    conn.executemany("INSERT OR REPLACE INTO composite_members VALUES (?, ?, ?, ?, ?)", members)
+    _write_tags(conn, composite, "composite")
+    _write_item_sessions(conn, user, cid, composite.sources)
+
+
+def fetch_records(
+    conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
+) -> dict[str, MemoryRecord]:
+    """The caller's records with these ids (missing ids are absent from the result)."""
+    found: dict[str, MemoryRecord] = {}
+    for part in chunks(list(ids)):
+        rows = conn.execute(
+            f"SELECT * FROM memory_records WHERE user_id = ? AND record_id IN"
+            f" ({placeholders(len(part))})",
+            (user_id, *part),
+        ).fetchall()
+        found.update((row["record_id"], record_from_row(row)) for row in rows)
+    return found
+
+
+def fetch_composites(
+    conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
+) -> dict[str, CompositeRecord]:
+    """The caller's composites with these ids."""
+    found: dict[str, CompositeRecord] = {}
+    for part in chunks(list(ids)):
+        rows = conn.execute(
+            f"SELECT * FROM composite_records WHERE user_id = ? AND composite_id IN"
+            f" ({placeholders(len(part))})",
+            (user_id, *part),
+        ).fetchall()
+        found.update((row["composite_id"], composite_from_row(row)) for row in rows)
+    return found
+
+
+def fts_search(
+    conn: sqlite3.Connection,
+    *,
+    table: str,
+    user_id: str,
+    match: str,
+    limit: int,
+    memory_types: Sequence[str] | None = None,
+) -> list[FtsHit]:
+    """Active items of ``table`` matching the FTS expression, best BM25 first."""
+    id_column = "record_id" if table == "memory_records" else "composite_id"
+    sql = (
+        f"SELECT t.{id_column} AS item_id FROM {table}_fts f JOIN {table} t ON t.id = f.rowid"
+        f" WHERE {table}_fts MATCH ? AND t.user_id = ? AND t.expired = 0"
+    )
+    params: list[Any] = [match, user_id]
+    if memory_types:
+        sql += f" AND t.memory_type IN ({placeholders(len(memory_types))})"
+        params.extend(memory_types)
+    sql += f" ORDER BY bm25({table}_fts, 1.0, 0.5, 0.0) LIMIT ?"
+    params.append(limit)
+    rows = conn.execute(sql, params).fetchall()
+    return [FtsHit(row["item_id"], rank) for rank, row in enumerate(rows)]
+
+
+def covering_composites(
+    conn: sqlite3.Connection, user_id: str, member_ids: Sequence[str], *, active_only: bool = True
+) -> dict[str, list[str]]:
+    """For each member id, the composites that contain it (directly or as a leaf)."""
+    result: dict[str, list[str]] = {}
+    for part in chunks(list(member_ids)):
+        sql = (
+            "SELECT m.member_id, m.composite_id FROM composite_members m"
+            " JOIN composite_records c ON c.composite_id = m.composite_id"
+            f" WHERE m.user_id = ? AND m.member_id IN ({placeholders(len(part))})"
+        )
+        if active_only:
+            sql += " AND c.expired = 0"
+        for row in conn.execute(sql, (user_id, *part)):
+            result.setdefault(row["member_id"], []).append(row["composite_id"])
+    return result
+
+
+def _ancestors(conn: sqlite3.Connection, user_id: str, ids: Iterable[str]) -> set[str]:
+    found: set[str] = set()
+    frontier = set(ids)
+    while frontier:
+        parents = covering_composites(conn, user_id, list(frontier), active_only=False)
+        new = {p for plist in parents.values() for p in plist} - found
+        found |= new
+        frontier = new
+    return found
+
+
+def expire_covering(
+    conn: sqlite3.Connection, user_id: str, item_ids: Iterable[str], *, reason: str, now: str
+) -> list[str]:
+    """Expire every active composite that covers any of ``item_ids``, ancestors included."""
+    ancestors = sorted(_ancestors(conn, user_id, item_ids))
+    expired: list[str] = []
+    for part in chunks(ancestors):
+        rows = conn.execute(
+            f"UPDATE composite_records SET expired = 1, expired_at = ?, expired_reason = ?,"
+            f" updated_at = ? WHERE user_id = ? AND expired = 0 AND composite_id IN"
+            f" ({placeholders(len(part))}) RETURNING composite_id",
+            (now, reason, now, user_id, *part),
+        ).fetchall()
+        expired.extend(row[0] for row in rows)
+    return expired
+
+
+def delete_items(
+    conn: sqlite3.Connection, user_id: str, record_ids: Sequence[str], composite_ids: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Hard-delete items plus every composite containing them; returns the deleted ids."""
+    doomed_composites = set(composite_ids) | _ancestors(
+        conn, user_id, [*record_ids, *composite_ids]
+    )
+    deleted_records: list[str] = []
+    for part in chunks(list(record_ids)):
+        marks = placeholders(len(part))
+        rows = conn.execute(
+            f"DELETE FROM memory_records WHERE user_id = ? AND record_id IN ({marks})"
+            " RETURNING record_id",
+            (user_id, *part),
+        ).fetchall()
+        deleted_records.extend(row[0] for row in rows)
+    deleted_composites: list[str] = []
+    for part in chunks(sorted(doomed_composites)):
+        marks = placeholders(len(part))
+        rows = conn.execute(
+            f"DELETE FROM composite_records WHERE user_id = ? AND composite_id IN ({marks})"
+            " RETURNING composite_id",
+            (user_id, *part),
+        ).fetchall()
+        deleted_composites.extend(row[0] for row in rows)
+        conn.execute(
+            f"DELETE FROM composite_members WHERE user_id = ? AND composite_id IN ({marks})",
+            (user_id, *part),
+        )
+    gone = [*deleted_records, *deleted_composites]
+    for part in chunks(gone):
+        marks = placeholders(len(part))
+        conn.execute(
+            f"DELETE FROM memory_tags WHERE user_id = ? AND item_id IN ({marks})", (user_id, *part)
+        )
+        conn.execute(
+            f"DELETE FROM item_sessions WHERE user_id = ? AND item_id IN ({marks})",
+            (user_id, *part),
+        )
+        conn.execute(
+            f"DELETE FROM composite_members WHERE user_id = ? AND member_id IN ({marks})",
+            (user_id, *part),
+        )
+    return deleted_records, deleted_composites
+
+
+def tag_search(
+    conn: sqlite3.Connection, user_id: str, wanted: dict[str, Sequence[str]], limit: int
+) -> list[tuple[str, str, set[str]]]:
+    """Active items whose tags equal any wanted value, ranked by the number of kinds matched.
+
+    ``wanted`` maps a tag kind (tool, constraint, affordance, entity, ...) to
+    values; returns ``(item_id, item_kind, matched values)``.
+    """
+    clauses: list[str] = []
+    params: list[Any] = [user_id]
+    for kind, values in wanted.items():
+        clean = sorted({" ".join(v.casefold().split()) for v in values if v.strip()})
+        if clean:
+            clauses.append(f"(tag_kind = ? AND tag IN ({placeholders(len(clean))}))")
+            params.extend([kind, *clean])
+    if not clauses:
+        return []
+    rows = conn.execute(
+        "SELECT item_id, item_kind, group_concat(tag, char(31)) AS tags,"
+        " COUNT(DISTINCT tag_kind) AS kinds FROM memory_tags"
+        f" WHERE user_id = ? AND ({' OR '.join(clauses)})"
+        " GROUP BY item_id, item_kind ORDER BY kinds DESC, COUNT(*) DESC LIMIT ?",
+        (*params, limit * 2),
+    ).fetchall()
+    hits = [(row["item_id"], row["item_kind"], set(row["tags"].split("\x1f"))) for row in rows]
+    return _active_only(conn, user_id, hits)[:limit]
+
+
+def _active_only(
+    conn: sqlite3.Connection, user_id: str, hits: list[tuple[str, str, set[str]]]
+) -> list[tuple[str, str, set[str]]]:
+    records = [h[0] for h in hits if h[1] == "record"]
+    composites = [h[0] for h in hits if h[1] == "composite"]
+    active: set[str] = set()
+    for table, column, ids in (
+        ("memory_records", "record_id", records),
+        ("composite_records", "composite_id", composites),
+    ):
+        for part in chunks(ids):
+            rows = conn.execute(
+                f"SELECT {column} FROM {table} WHERE user_id = ? AND expired = 0 AND {column} IN"
+                f" ({placeholders(len(part))})",
+                (user_id, *part),
+            ).fetchall()
+            active.update(row[0] for row in rows)
+    return [h for h in hits if h[0] in active]
+
+
+def temporal_search(
+    conn: sqlite3.Connection, user_id: str, since: str, until: str, limit: int
+) -> list[tuple[str, str]]:
+    """Active items whose event interval (else ``created_at``) overlaps [since, until]."""
+    found: list[tuple[str, str]] = []
+    for table, column, kind in (
+        ("memory_records", "record_id", "record"),
+        ("composite_records", "composite_id", "composite"),
+    ):
+        rows = conn.execute(
+            f"SELECT {column} FROM {table} WHERE user_id = ? AND expired = 0 AND ("
+            " (event_start IS NOT NULL AND event_start <= ?"
+            "  AND COALESCE(event_end, event_start) >= ?)"
+            " OR (event_start IS NULL AND created_at BETWEEN ? AND ?))"
+            " ORDER BY event_start DESC LIMIT ?",
+            (user_id, until, since, since, until, limit),
+        ).fetchall()
+        found.extend((row[0], kind) for row in rows)
+    return found[:limit]
+
+
+def fts_columns(
+    conn: sqlite3.Connection, user_id: str, table: str, ids: Sequence[str]
+) -> dict[str, tuple[str, str]]:
+    """The indexed ``fts_text`` and ``fts_tags`` of items (for lexical scoring)."""
+    column = "record_id" if table == "memory_records" else "composite_id"
+    found: dict[str, tuple[str, str]] = {}
+    for part in chunks(list(ids)):
+        rows = conn.execute(
+            f"SELECT {column}, fts_text, fts_tags FROM {table} WHERE user_id = ? AND {column} IN"
+            f" ({placeholders(len(part))})",
+            (user_id, *part),
+        ).fetchall()
+        found.update((row[0], (row[1], row[2])) for row in rows)
+    return found

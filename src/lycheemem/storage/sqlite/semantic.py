@@ -1,0 +1,161 @@
+"""The semantic store: async access to records, composites and skills for the pipeline."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lycheemem.memory.models import BatchCommit, CompositeRecord, MemoryRecord, Skill, UsageLog
+from lycheemem.memory.text import build_fts_query, fts_owner
+from lycheemem.storage.sqlite import records as sql
+from lycheemem.storage.sqlite.database import Database
+from lycheemem.storage.sqlite.skills import fetch_skills, save_skill
+from lycheemem.storage.sqlite.usage import record_retrieval
+
+__all__ = ["CommitResult", "SqliteSemanticStore"]
+
+
+@dataclass(slots=True)
+class CommitResult:
+    """What a batch commit changed beyond what it was given."""
+
+    composites_expired: list[str]
+    session_missing: bool = False
+
+
+def _commit(conn: sqlite3.Connection, batch: BatchCommit) -> CommitResult:
+    exists = conn.execute(
+        "SELECT 1 FROM sessions WHERE user_id = ? AND session_id = ?",
+        (batch.user_id, batch.session_id),
+    ).fetchone()
+    if exists is None:
+        return CommitResult([], session_missing=True)
+    for record in batch.records:
+        sql.save_record(conn, record)
+    expired = (
+        sql.expire_covering(
+            conn, batch.user_id, batch.expire_covering, reason=batch.expire_reason, now=batch.now
+        )
+        if batch.expire_covering
+        else []
+    )
+    for composite, direct in batch.composites:
+        sql.insert_composite(conn, composite, direct)
+    for skill in batch.skills:
+        save_skill(conn, skill)
+    conn.execute(
+        "UPDATE sessions SET last_consolidated_turn_index = MAX(last_consolidated_turn_index, ?)"
+        " WHERE user_id = ? AND session_id = ?",
+        (batch.watermark, batch.user_id, batch.session_id),
+    )
+    return CommitResult(expired)
+
+
+def _mark_indexed(conn: sqlite3.Connection, table: str, column: str, ids: Sequence[str]) -> None:
+    for part in sql.chunks(list(ids)):
+        conn.execute(
+            f"UPDATE {table} SET indexed = 1 WHERE {column} IN ({sql.placeholders(len(part))})",
+            tuple(part),
+        )
+
+
+class SqliteSemanticStore:
+    """Records, composites and skills of every tenant; every method is tenant-scoped."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def records(self, user_id: str, ids: Sequence[str]) -> dict[str, MemoryRecord]:
+        """The caller's records with these ids."""
+        if not ids:
+            return {}
+        return await self.db.read(lambda conn: sql.fetch_records(conn, user_id, ids))
+
+    async def composites(self, user_id: str, ids: Sequence[str]) -> dict[str, CompositeRecord]:
+        """The caller's composites with these ids."""
+        if not ids:
+            return {}
+        return await self.db.read(lambda conn: sql.fetch_composites(conn, user_id, ids))
+
+    async def skills(self, user_id: str, ids: Sequence[str]) -> dict[str, Skill]:
+        """The caller's skills with these ids."""
+        if not ids:
+            return {}
+        return await self.db.read(lambda conn: fetch_skills(conn, user_id, ids))
+
+    async def covering(self, user_id: str, ids: Sequence[str]) -> dict[str, list[str]]:
+        """Active composites covering each id."""
+        if not ids:
+            return {}
+        return await self.db.read(lambda conn: sql.covering_composites(conn, user_id, ids))
+
+    async def fts(
+        self,
+        user_id: str,
+        text: str,
+        *,
+        table: str,
+        limit: int,
+        memory_types: Sequence[str] | None = None,
+    ) -> list[sql.FtsHit]:
+        """Full-text search over the caller's active items of ``table``."""
+        match = build_fts_query(text, fts_owner(user_id))
+        if match is None or limit <= 0:
+            return []
+        return await self.db.read(
+            lambda conn: sql.fts_search(
+                conn,
+                table=table,
+                user_id=user_id,
+                match=match,
+                limit=limit,
+                memory_types=memory_types,
+            )
+        )
+
+    async def tags(
+        self, user_id: str, wanted: dict[str, Sequence[str]], limit: int
+    ) -> list[tuple[str, str, set[str]]]:
+        """Tag-channel hits ``(item_id, item_kind, matched tags)``."""
+        return await self.db.read(lambda conn: sql.tag_search(conn, user_id, wanted, limit))
+
+    async def temporal(
+        self, user_id: str, since: str, until: str, limit: int
+    ) -> list[tuple[str, str]]:
+        """Temporal-channel hits ``(item_id, item_kind)``."""
+        return await self.db.read(
+            lambda conn: sql.temporal_search(conn, user_id, since, until, limit)
+        )
+
+    async def fts_columns(
+        self, user_id: str, record_ids: Sequence[str], composite_ids: Sequence[str]
+    ) -> dict[str, tuple[str, str]]:
+        """Indexed ``(fts_text, fts_tags)`` of the given items."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
+            found = sql.fts_columns(conn, user_id, "memory_records", record_ids)
+            found.update(sql.fts_columns(conn, user_id, "composite_records", composite_ids))
+            return found
+
+        return await self.db.read(read)
+
+    def record_retrieval_nowait(self, log: UsageLog, skill_ids: Sequence[str], now: str) -> bool:
+        """Queue the usage log and counter updates on the writer (not awaited)."""
+        return self.db.write_nowait(lambda conn: record_retrieval(conn, log, skill_ids, now))
+
+    async def commit_batch(self, batch: BatchCommit) -> CommitResult:
+        """Write one consolidation batch atomically (nothing if the session is gone)."""
+        return await self.db.write(lambda conn: _commit(conn, batch))
+
+    async def mark_indexed(
+        self, *, record_ids: Sequence[str], composite_ids: Sequence[str], skill_ids: Sequence[str]
+    ) -> None:
+        """Flag rows whose vectors are now in LanceDB."""
+
+        def write(conn: sqlite3.Connection) -> None:
+            _mark_indexed(conn, "memory_records", "record_id", record_ids)
+            _mark_indexed(conn, "composite_records", "composite_id", composite_ids)
+            _mark_indexed(conn, "skills", "skill_id", skill_ids)
+
+        await self.db.write(write)
