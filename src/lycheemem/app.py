@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -48,13 +49,20 @@ def create_app(
     *,
     llm: LLM | None = None,
     embedder: Embedder | None = None,
+    longdoc_settings: Any = None,
 ) -> FastAPI:
     """Build the app; nothing is opened until the lifespan starts.
 
     ``llm`` and ``embedder`` replace the configured providers (tests only).
     """
+    from lycheemem.longdoc import load_longdoc_settings
+    from lycheemem.longdoc.api import router as longdoc_router
+
     settings = settings or load_settings()
-    ctx: AppContext = build_context(settings, llm=llm, embedder=embedder)
+    longdoc_settings = longdoc_settings or load_longdoc_settings()
+    ctx: AppContext = build_context(
+        settings, llm=llm, embedder=embedder, longdoc_settings=longdoc_settings
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,14 +86,21 @@ def create_app(
     install_error_handlers(app)
     for module in (ops, auth, sessions, memory, pipeline, demo):
         app.include_router(module.router)
+    app.include_router(longdoc_router)
 
     def on_request(scope: Scope, status: int, seconds: float) -> None:
         route = _route_label(scope)
         ctx.metrics.http_requests.labels(scope.get("method", ""), route, str(status)).inc()
         ctx.metrics.http_duration.labels(route).observe(seconds)
 
+    document_limit = max(settings.max_body_bytes, int(longdoc_settings.max_doc_bytes * 1.1))
+
     def limit_for(path: str) -> int:
-        return settings.max_import_bytes if path == "/memory/import" else settings.max_body_bytes
+        if path == "/memory/import":
+            return settings.max_import_bytes
+        if path == "/longdoc/documents":
+            return document_limit
+        return settings.max_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)
     app.add_middleware(

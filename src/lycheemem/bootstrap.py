@@ -117,6 +117,8 @@ class AppContext:
     jobs: SqliteJobStore = field(init=False)
     worker: JobWorker = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
+    longdoc_settings: Any = None
+    longdoc: Any = None
 
     @property
     def mode(self) -> str:
@@ -213,12 +215,25 @@ class AppContext:
             vectors=self.vectors,
         )
         await self.worker.start()
+        await self._open_longdoc()
         self.ready = True
         log.info("LycheeMem ready (%s mode, data dir %s)", self.mode, settings.data_dir)
+
+    async def _open_longdoc(self) -> None:
+        from lycheemem.longdoc import LongDocService, load_longdoc_settings
+
+        settings = self.longdoc_settings or load_longdoc_settings(env_file=None)
+        self.longdoc_settings = settings
+        self.longdoc = LongDocService(
+            settings, self.db, self.settings.lance_dir, self.embedder, self.tokens
+        )
+        await self.longdoc.start()
 
     async def close(self) -> None:
         """Stop background work and close storage; safe after a failed ``open``."""
         self.ready = False
+        if self.longdoc is not None:
+            await self.longdoc.close()
         worker = getattr(self, "worker", None)
         if worker is not None:
             await worker.stop()
@@ -241,7 +256,7 @@ class AppContext:
         checks["embedder"] = await _probe(self.embedder.embed(["ready"], kind="query"))
         checks["worker"] = "ok" if self.worker.alive else "error: worker stopped"
         checks["llm"] = "configured" if self.llm is not None else "disabled"
-        checks["longdoc"] = "disabled"
+        checks["longdoc"] = "ok" if self.longdoc_settings.backend == "heuristic" else "configured"
         return checks
 
     async def refresh_gauges(self) -> None:
@@ -319,10 +334,19 @@ def _wm_config(settings: Settings) -> WMConfig:
 
 
 def build_context(
-    settings: Settings, *, llm: LLM | None = None, embedder: Embedder | None = None
+    settings: Settings,
+    *,
+    llm: LLM | None = None,
+    embedder: Embedder | None = None,
+    longdoc_settings: Any = None,
 ) -> AppContext:
     """An unopened context; ``llm``/``embedder`` override the configured providers (tests)."""
     if settings.jwt_secret and len(settings.jwt_secret) < 32:
         raise ConfigError("LYCHEEMEM_JWT_SECRET must be at least 32 characters")
     chosen_llm = llm if llm is not None else build_llm(settings)
-    return AppContext(settings=settings, llm=chosen_llm, embedder_override=embedder)
+    return AppContext(
+        settings=settings,
+        llm=chosen_llm,
+        embedder_override=embedder,
+        longdoc_settings=longdoc_settings,
+    )

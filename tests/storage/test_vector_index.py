@@ -32,8 +32,10 @@ def brute_force_top(vectors: np.ndarray, query: np.ndarray, k: int) -> list[int]
     return list(np.argsort(-(vectors @ query), kind="stable")[:k])
 
 
-async def opened(path: Path, **kwargs: object) -> LanceVectorIndex:
-    index = LanceVectorIndex(path, dim=kwargs.pop("dim", DIM), **kwargs)  # type: ignore[arg-type]
+async def opened(
+    path: Path, *, dim: int = DIM, strategy: str = "auto", cache_mb: int = 1024
+) -> LanceVectorIndex:
+    index = LanceVectorIndex(path, dim=dim, strategy=strategy, cache_mb=cache_mb)
     await index.open()
     return index
 
@@ -104,6 +106,8 @@ async def test_quotes_in_ids_and_users_are_literals(index: LanceVectorIndex) -> 
     assert [item_id for item_id, _ in obrien[0]] == ["x' OR '1'='1"]
     assert await index.count(RECORDS, "o'brien") == 0
     assert await index.count(RECORDS, "alice") == 3
+    with pytest.raises(StorageError, match="NUL"):
+        await index.count(RECORDS, "alice\x00")
 
 
 @pytest.mark.anyio

@@ -7,6 +7,7 @@ effects (usage log, counters) are queued to the writer, never awaited.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -171,14 +172,16 @@ class SemanticSearch:
             pool = await self._recall(user_id, plan, sem_vecs, prag_vecs, top_k)
             recalled = time.perf_counter()
             candidates = await self._candidates(user_id, pool, plan, query, top_k)
+            terms = query_terms(query)
             score_candidates(
                 candidates,
                 plan=plan,
                 semantic_query_vectors=sem_vecs,
                 pragmatic_query_vectors=prag_vecs,
-                query_terms=query_terms(query),
+                query_terms=terms,
                 now=reference,
                 weights=self.config.weights,
+                term_weights=await self._term_weights(user_id, terms),
             )
             selected = select_composite_first(
                 candidates,
@@ -217,6 +220,13 @@ class SemanticSearch:
             timing_ms=timing,
             recent_context=recent_context,
         )
+
+    async def _term_weights(self, user_id: str, terms: list[str]) -> dict[str, float]:
+        """BM25-style inverse document frequency of each query term in the caller's memory."""
+        if not terms:
+            return {}
+        total, freqs = await self._store.term_stats(user_id, terms[:12])
+        return {term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in freqs.items()}
 
     async def _recent(self, user_id: str, session_id: str | None) -> tuple[list[Turn], str]:
         if not session_id:

@@ -83,6 +83,7 @@ def score_candidates(
     now: datetime,
     weights: ScoreWeights,
     reflection_fit: Mapping[str, float] | None = None,
+    term_weights: Mapping[str, float] | None = None,
 ) -> None:
     """Fill ``score`` and ``breakdown`` of every candidate in place (MEMORY.md §9.1).
 
@@ -90,7 +91,10 @@ def score_candidates(
     ``pragmatic_query_vectors`` (m, d) with its ``normalized_vector``; all vectors are expected
     L2-normalised, a missing or mis-shaped vector counts as cosine 0. ``query_terms`` are the
     query's content terms (lowercase). ``reflection_fit`` maps item ids to the reflection fit
-    in [0, 1] (absent = 0). Order of ``candidates`` is not changed.
+    in [0, 1] (absent = 0). ``term_weights`` (query term → weight, e.g. inverse document
+    frequency in the tenant's memory) makes ``lex`` the weighted share of matched terms, so a
+    name that occurs in every memory counts less than a rare word; absent terms weigh 1.
+    Order of ``candidates`` is not changed.
     """
     if not candidates:
         return
@@ -99,7 +103,7 @@ def score_candidates(
         _max_cosines([c.vector for c in candidates], semantic_query_vectors),
         _max_cosines([c.normalized_vector for c in candidates], pragmatic_query_vectors),
     )
-    context = _PlanContext.build(plan, query_terms)
+    context = _PlanContext.build(plan, query_terms, term_weights)
     fits = reflection_fit or {}
     for i, candidate in enumerate(candidates):
         breakdown = _score_one(
@@ -135,6 +139,7 @@ class _PlanContext:
 
     plan: SearchPlan
     query_stems: frozenset[str]
+    stem_weights: Mapping[str, float]
     tool_hints: tuple[frozenset[str], ...]
     constraints: tuple[frozenset[str], ...]
     affordances: tuple[frozenset[str], ...]
@@ -142,10 +147,22 @@ class _PlanContext:
     window: tuple[datetime | None, datetime | None] | None
 
     @classmethod
-    def build(cls, plan: SearchPlan, query_terms: Iterable[str]) -> _PlanContext:
+    def build(
+        cls,
+        plan: SearchPlan,
+        query_terms: Iterable[str],
+        term_weights: Mapping[str, float] | None = None,
+    ) -> _PlanContext:
+        weights = term_weights or {}
+        stem_weights: dict[str, float] = {}
+        for term in query_terms:
+            if term.strip():
+                stem = _light_stem(term.casefold())
+                stem_weights[stem] = max(stem_weights.get(stem, 0.0), weights.get(term, 1.0))
         return cls(
             plan=plan,
-            query_stems=frozenset(_light_stem(t.casefold()) for t in query_terms if t.strip()),
+            query_stems=frozenset(stem_weights),
+            stem_weights=stem_weights,
             tool_hints=_phrase_token_sets(plan.tool_hints),
             constraints=_phrase_token_sets(plan.required_constraints),
             affordances=_phrase_token_sets(plan.required_affordances),
@@ -166,7 +183,7 @@ def _score_one(
     item = candidate.item
     text_tokens = _token_set(candidate.fts_text) if candidate.fts_text else _item_text_tokens(item)
     tag_tokens = _token_set(candidate.fts_tags) if candidate.fts_tags else _item_tag_tokens(item)
-    lex = _overlap_share(context.query_stems, text_tokens | tag_tokens)
+    lex = _weighted_share(context.stem_weights, text_tokens | tag_tokens)
     return {
         "semantic": _clip(max(cos, weights.lexical_weight * lex)),
         "action_utility": _action_utility(item, context, text_tokens, reflection),
@@ -201,6 +218,13 @@ def _lexical_overlap(query_terms: Iterable[str], text: str) -> float:
     """Share of ``query_terms`` present as whole (lightly stemmed) tokens of ``text``, in [0, 1]."""
     stems = frozenset(_light_stem(t.casefold()) for t in query_terms if t.strip())
     return _overlap_share(stems, _token_set(text))
+
+
+def _weighted_share(stem_weights: Mapping[str, float], tokens: set[str] | frozenset[str]) -> float:
+    total = sum(stem_weights.values())
+    if total <= 0:
+        return 0.0
+    return sum(w for stem, w in stem_weights.items() if stem in tokens) / total
 
 
 def _overlap_share(stems: frozenset[str], tokens: frozenset[str]) -> float:

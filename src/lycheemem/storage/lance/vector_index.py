@@ -30,7 +30,14 @@ import pyarrow as pa
 from lycheemem.errors import ConfigError, EmbeddingMismatch, StorageError
 from lycheemem.storage.lance.cache import CacheKey, TenantMatrix, VectorCache, unit_rows
 
-__all__ = ["STRATEGIES", "TABLES", "LanceVectorIndex", "VectorRow", "table_schema"]
+__all__ = [
+    "STRATEGIES",
+    "TABLES",
+    "LanceVectorIndex",
+    "VectorRow",
+    "sql_literal",
+    "table_schema",
+]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

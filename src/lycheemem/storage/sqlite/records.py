@@ -608,3 +608,21 @@ def fts_columns(
         ).fetchall()
         found.update((row[0], (row[1], row[2])) for row in rows)
     return found
+
+
+def term_stats(
+    conn: sqlite3.Connection, user_id: str, terms: Sequence[str]
+) -> tuple[int, dict[str, int]]:
+    """The caller's active record count and, per term, how many records contain it."""
+    total = conn.execute(
+        "SELECT COUNT(*) FROM memory_records WHERE user_id = ? AND expired = 0", (user_id,)
+    ).fetchone()[0]
+    owner = fts_owner(user_id)
+    freqs: dict[str, int] = {}
+    for term in terms:
+        quoted = '"' + term.replace('"', '""') + '"'
+        freqs[term] = conn.execute(
+            "SELECT COUNT(*) FROM memory_records_fts WHERE memory_records_fts MATCH ?",
+            (f'fts_owner : "{owner}" AND {quoted}',),
+        ).fetchone()[0]
+    return int(total), freqs

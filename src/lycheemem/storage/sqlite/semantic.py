@@ -144,6 +144,10 @@ class SqliteSemanticStore:
         """Queue the usage log and counter updates on the writer (not awaited)."""
         return self.db.write_nowait(lambda conn: record_retrieval(conn, log, skill_ids, now))
 
+    async def term_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """Active record count and per-term document frequency in the caller's memory."""
+        return await self.db.read(lambda conn: sql.term_stats(conn, user_id, terms))
+
     async def commit_batch(self, batch: BatchCommit) -> CommitResult:
         """Write one consolidation batch atomically (nothing if the session is gone)."""
         return await self.db.write(lambda conn: _commit(conn, batch))
