@@ -237,3 +237,36 @@ def test_unparsable_created_at_keeps_relative_phrase() -> None:
     (record,) = _encode(_turn("I moved to Oslo yesterday.", created_at="whenever"))
     assert record.semantic_text == "Alice moved to Oslo yesterday."
     assert record.temporal.t_ref is None
+
+
+def _conversation_turn(index: int, speaker: str, text: str) -> Turn:
+    return Turn(
+        user_id="",
+        session_id="s",
+        turn_index=index,
+        role="user",
+        content=f"{speaker}: {text}",
+        created_at="2023-05-08T13:56:00Z",
+        speaker=speaker,
+    )
+
+
+def test_you_in_a_conversation_means_the_previous_speaker() -> None:
+    turns = [
+        _conversation_turn(0, "Gina", "I signed the lease for my new store today."),
+        _conversation_turn(1, "Jon", "You found the perfect spot for your store."),
+    ]
+    records, _ = encode_turns(turns, user_display_name=None, timezone="UTC")
+    jon = [r for r in records if r.source_turn_indexes == [1]]
+    assert jon and "Gina found the perfect spot for Gina's store" in jon[0].semantic_text
+
+
+def test_a_short_answer_keeps_the_question_it_replies_to() -> None:
+    turns = [
+        _conversation_turn(0, "Nate", "Congrats! What genre is your first screenplay?"),
+        _conversation_turn(1, "Joanna", "It's a mix of drama and romance!"),
+    ]
+    records, _ = encode_turns(turns, user_display_name=None, timezone="UTC")
+    answer = [r for r in records if r.source_turn_indexes == [1]][0]
+    assert "drama and romance" in answer.semantic_text
+    assert 'replying to Nate: "What genre is your first screenplay?"' in answer.semantic_text

@@ -78,6 +78,7 @@ def run(
     terms: list[str] | None = None,
     weights: ScoreWeights | None = None,
     reflection: dict[str, float] | None = None,
+    term_weights: dict[str, float] | None = None,
 ) -> list[Candidate]:
     score_candidates(
         candidates,
@@ -88,6 +89,7 @@ def run(
         now=NOW,
         weights=weights or ScoreWeights(),
         reflection_fit=reflection,
+        term_weights=term_weights,
     )
     return candidates
 
@@ -132,10 +134,13 @@ def test_zero_scale_is_rejected(name: str) -> None:
 # --- semantic -----------------------------------------------------------------------------
 
 
-def test_semantic_is_max_cosine_over_semantic_queries_against_vector() -> None:
+def test_semantic_is_max_cosine_relative_to_the_best_candidate() -> None:
     queries = np.stack([unit(1, 1, 0, 0), unit(0, 0, 0, 1)])
-    b = one(record(), vector=unit(1, 0, 0, 0), semantic=queries)
-    assert b["semantic"] == pytest.approx(1 / math.sqrt(2), abs=1e-6)
+    partial = Candidate.from_item(record(1), vector=unit(1, 0, 0, 0))
+    best = Candidate.from_item(record(2), vector=unit(1, 1, 0, 0))
+    run([partial, best], semantic=queries, weights=ScoreWeights(lexical_weight=0.0))
+    assert best.breakdown["semantic"] == pytest.approx(1.0, abs=1e-6)
+    assert partial.breakdown["semantic"] == pytest.approx(1 / math.sqrt(2), abs=1e-6)
 
 
 def test_semantic_uses_pragmatic_queries_against_normalized_vector() -> None:
@@ -158,34 +163,65 @@ def test_negative_cosine_is_clipped_and_missing_vector_counts_zero() -> None:
     assert [c.breakdown["semantic"] for c in (opposite, missing, wrong_dim)] == [0.0, 0.0, 0.0]
 
 
-def test_lexical_overlap_weighted_when_embedding_misses() -> None:
-    b = one(
-        record(),
-        fts_text="alice run pg_dump pg dump nightly",
-        terms=["pg_dump", "nightly", "s3", "backup"],
-    )
-    assert b["semantic"] == pytest.approx(0.9 * 2 / 4)
+def _lexical_pair(
+    first: str, second: str, terms: list[str], **kwargs: object
+) -> tuple[float, float]:
+    a = Candidate.from_item(record(1), fts_text=first)
+    b = Candidate.from_item(record(2), fts_text=second)
+    run([a, b], terms=terms, weights=ScoreWeights(lexical_weight=1.0), **kwargs)  # type: ignore[arg-type]
+    return a.breakdown["semantic"], b.breakdown["semantic"]
 
 
-def test_semantic_takes_the_larger_of_cosine_and_weighted_lexical() -> None:
-    b = one(
-        record(),
-        vector=unit(1, 0, 0, 0),
-        fts_text="pg_dump",
-        semantic=np.stack([unit(1, 1, 1, 1)]),
-        terms=["pg_dump"],
+def test_lexical_relevance_is_the_matched_share_when_lengths_are_equal() -> None:
+    half, full = _lexical_pair(
+        "alice pg_dump nightly cron",
+        "pg_dump nightly s3 backup",
+        ["pg_dump", "nightly", "s3", "backup"],
     )
-    assert b["semantic"] == pytest.approx(0.9)
-    b = one(record(), vector=unit(1, 0, 0, 0), semantic=np.stack([unit(1, 0, 0, 0)]))
-    assert b["semantic"] == pytest.approx(1.0, abs=1e-6)
+    assert full == pytest.approx(1.0)
+    assert half == pytest.approx(0.5)
+
+
+def test_rare_terms_weigh_more_than_common_ones() -> None:
+    weights = {"caroline": 0.1, "guinea": 3.0}
+    common, rare = _lexical_pair(
+        "caroline likes tea", "oscar guinea pig", ["caroline", "guinea"], term_weights=weights
+    )
+    assert rare == pytest.approx(1.0)
+    assert common == pytest.approx(0.1 / 3.0, rel=1e-3)
+
+
+def test_longer_texts_need_more_evidence() -> None:
+    short, long = _lexical_pair(
+        "deploy helm chart", "deploy " + "filler " * 30 + "helm chart", ["deploy", "helm"]
+    )
+    assert short == pytest.approx(1.0) and long < 0.6
+
+
+def test_semantic_blends_cosine_and_lexical() -> None:
+    lexical = Candidate.from_item(record(1), vector=unit(0, 1, 0, 0), fts_text="pg_dump backup")
+    vector = Candidate.from_item(record(2), vector=unit(1, 0, 0, 0), fts_text="nothing here")
+    run([lexical, vector], semantic=np.stack([unit(1, 0, 0, 0)]), terms=["pg_dump"])
+    # raw relevance: lexical = 0.9 * 1 / (1 + k1) at average length; vector = 0.1 * cosine 1
+    assert lexical.breakdown["semantic"] == pytest.approx(1.0)
+    assert vector.breakdown["semantic"] == pytest.approx(0.1 / (0.9 / 2.2), rel=1e-3)
 
 
 def test_lexical_counts_tags_and_falls_back_to_item_text() -> None:
-    tagged = one(record(), fts_text="something else", fts_tags="ruff", terms=["ruff", "fix"])
-    assert tagged["semantic"] == pytest.approx(0.9 * 0.5)
+    tagged = Candidate.from_item(record(1), fts_text="something else", fts_tags="ruff")
+    both = Candidate.from_item(record(2), fts_text="something fix", fts_tags="ruff")
+    run([tagged, both], terms=["ruff", "fix"], weights=ScoreWeights(lexical_weight=1.0))
+    assert tagged.breakdown["semantic"] == pytest.approx(0.5)
     item = record(semantic_text="Run ruff with --fix to sort imports.", tool_tags=["ruff"])
-    fallback = one(item, terms=["ruff", "fix", "imports", "mypy"])
-    assert fallback["semantic"] == pytest.approx(0.9 * 3 / 4)
+    fallback = Candidate.from_item(item)
+    other = Candidate.from_item(record(3, semantic_text="mypy checks types"))
+    run(
+        [fallback, other],
+        terms=["ruff", "fix", "imports", "mypy"],
+        weights=ScoreWeights(lexical_weight=1.0),
+    )
+    assert fallback.breakdown["semantic"] == pytest.approx(1.0)
+    assert 0 < other.breakdown["semantic"] < 1.0
 
 
 def test_lexical_overlap_light_stemming_and_whole_tokens() -> None:
@@ -380,7 +416,7 @@ def test_score_is_the_weighted_sum_of_the_breakdown() -> None:
         - 0.1 * b["token_cost"]
     )
     assert cand.score == pytest.approx(expected)
-    assert b["semantic"] == pytest.approx(1 / math.sqrt(2), abs=1e-6)
+    assert b["semantic"] == pytest.approx(1.0, abs=1e-6)  # the only candidate is the best
     assert b["token_cost"] == pytest.approx(0.2)
 
 

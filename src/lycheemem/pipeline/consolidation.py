@@ -331,12 +331,19 @@ class Consolidator:
             )
             report.llm_calls += 1
             return result.records, result.skills, result.has_novelty
+        # The turn before the batch is encoded too, so the batch's first turn knows whom it
+        # answers; records from that read-only turn are dropped.
+        lead = batch.context[-1:]
         records, skills = encode_turns(
-            batch.turns,
+            [*lead, *batch.turns],
             user_display_name=user_name,
             timezone=self.settings.timezone,
             extra_tools=self.settings.extra_tools,
         )
+        own = {turn.turn_index for turn in batch.turns}
+        records = [r for r in records if own.intersection(r.source_turn_indexes)]
+        for record in records:
+            record.source_turn_indexes = [i for i in record.source_turn_indexes if i in own]
         return records, skills, bool(records or skills)
 
     def _new_record(self, batch: _Batch, extracted: ExtractedRecord) -> MemoryRecord:

@@ -496,6 +496,10 @@ def classify_sentence(
 # --- per-turn encoding ---------------------------------------------------------------------
 
 
+_QUESTION_CHARS = 120
+_SHORT_ANSWER_WORDS = 14
+
+
 @dataclass(slots=True)
 class _TurnCtx:
     turn: Turn
@@ -677,6 +681,43 @@ def _encode_turn(ctx: _TurnCtx) -> None:
             ctx.records.append(_photo_record(ctx, photo))
 
 
+def _addressee(previous: Turn | None, speaker: str | None) -> str | None:
+    """In a conversation between named people, "you" in a turn means the previous speaker."""
+    if previous is None or previous.role != "user" or speaker is None:
+        return None
+    other = _speaker_of(previous)
+    if other is None or other.casefold() == speaker.casefold():
+        return None
+    return other
+
+
+def _last_question(turn: Turn) -> str | None:
+    content = _strip_speaker_prefix(turn.content or "", _speaker_of(turn))
+    content = _PHOTO_RE.sub("", content)
+    questions = [
+        text for text, _ in split_sentences(content) if text.rstrip().endswith(("?", "？"))
+    ]
+    return questions[-1].strip() if questions else None
+
+
+def _attach_question(
+    records: list[ExtractedRecord], previous: Turn | None, addressee: str | None
+) -> None:
+    """Keep the question a short answer replies to, so "It's a mix of drama and romance"
+    stays findable by what was asked ("What genre is the screenplay?")."""
+    if previous is None or addressee is None or not records:
+        return
+    question = _last_question(previous)
+    if question is None:
+        return
+    question = question[:_QUESTION_CHARS]
+    for record in records:
+        if len(record.semantic_text.split()) > _SHORT_ANSWER_WORDS:
+            continue
+        record.semantic_text = f'{record.semantic_text} (replying to {addressee}: "{question}")'
+        record.normalized_text = canon(record.semantic_text)
+
+
 def _parse_reference(created_at: str | None, timezone: str) -> datetime | None:
     if not created_at:
         return None
@@ -773,9 +814,13 @@ def encode_turns(
     """
     records: list[ExtractedRecord] = []
     names = _known_names(turns, user_display_name)
+    previous: Turn | None = None
     for turn in turns:
         speaker = _speaker_of(turn)
         first, second = _names_for(turn, speaker, user_display_name)
+        addressee = _addressee(previous, speaker)
+        if second is None and addressee is not None:
+            second = addressee
         ctx = _TurnCtx(
             turn=turn,
             speaker=speaker,
@@ -787,7 +832,9 @@ def encode_turns(
             names=names,
         )
         _encode_turn(ctx)
+        _attach_question(ctx.records, previous, addressee)
         records.extend(ctx.records)
+        previous = turn
     skills = [
         skill for group in _turn_groups(turns) if (skill := _skill_from_group(group)) is not None
     ]
