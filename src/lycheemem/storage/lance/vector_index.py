@@ -515,7 +515,8 @@ class LanceVectorIndex:
     def _get_vectors_sync(
         self, table: str, user_id: str, ids: Sequence[str], column: str
     ) -> dict[str, np.ndarray]:
-        cached = self._cache.peek((user_id, table, column))
+        # Loading the tenant's matrix once beats a LanceDB scan per search (≈13 ms each).
+        cached = self._exact_matrix(table, user_id, column)
         if cached is not None:
             vectors = ((item_id, cached.get(item_id)) for item_id in ids)
             return {item_id: vector for item_id, vector in vectors if vector is not None}
