@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lycheemem.storage.sqlite.database import Database
+from lycheemem.storage.sqlite.manage import forget_session_items
 from lycheemem.storage.sqlite.sessions import delete_session_rows
 
 __all__ = ["SessionDeletion", "SqliteTenancyStore"]
@@ -13,11 +14,13 @@ __all__ = ["SessionDeletion", "SqliteTenancyStore"]
 
 @dataclass(slots=True)
 class SessionDeletion:
-    """What deleting a session removed."""
+    """What deleting a session removed (ids of forgotten items, whose vectors must follow)."""
 
     turns_deleted: int
     usage_logs_deleted: int
     jobs_cancelled: int
+    record_ids: list[str] = field(default_factory=list)
+    composite_ids: list[str] = field(default_factory=list)
 
 
 def _cancel_session_jobs(conn: sqlite3.Connection, user_id: str, session_id: str) -> int:
@@ -35,15 +38,24 @@ def _cancel_session_jobs(conn: sqlite3.Connection, user_id: str, session_id: str
 
 
 def delete_session_everything(
-    conn: sqlite3.Connection, user_id: str, session_id: str
+    conn: sqlite3.Connection, user_id: str, session_id: str, *, forget_memories: bool = False
 ) -> SessionDeletion:
-    """Delete a session's turns, summaries, metadata, usage logs and pending jobs."""
+    """Delete a session's turns, summaries, metadata, usage logs and pending jobs.
+
+    With ``forget_memories`` also the records it alone taught and every composite
+    covering them; other items lose the session from their sources.
+    """
     logs = conn.execute(
         "DELETE FROM usage_logs WHERE user_id = ? AND session_id = ?", (user_id, session_id)
     ).rowcount
     jobs = _cancel_session_jobs(conn, user_id, session_id)
     turns = delete_session_rows(conn, user_id, session_id)
-    return SessionDeletion(turns, logs, jobs)
+    deletion = SessionDeletion(turns, logs, jobs)
+    if forget_memories:
+        deletion.record_ids, deletion.composite_ids = forget_session_items(
+            conn, user_id, session_id
+        )
+    return deletion
 
 
 class SqliteTenancyStore:
@@ -52,8 +64,12 @@ class SqliteTenancyStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def delete_session(self, user_id: str, session_id: str) -> SessionDeletion:
+    async def delete_session(
+        self, user_id: str, session_id: str, *, forget_memories: bool = False
+    ) -> SessionDeletion:
         """Delete one session and everything attached to it, atomically."""
         return await self._db.write(
-            lambda conn: delete_session_everything(conn, user_id, session_id)
+            lambda conn: delete_session_everything(
+                conn, user_id, session_id, forget_memories=forget_memories
+            )
         )

@@ -1,0 +1,131 @@
+"""``python main.py reindex``: rebuild every LanceDB vector table from SQLite text.
+
+Run it with the server stopped after changing the embedding model or
+dimension. The record, composite and skill vector tables are dropped and
+created again at the embedder's dimension, every row of every tenant is
+embedded again in batches, rows are flagged indexed, and the ``meta`` table
+is updated so the startup model guard accepts the new embedder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from lycheemem.config import Settings
+from lycheemem.memory.clock import Clock
+from lycheemem.memory.protocols import Embedder
+from lycheemem.storage.lance.vector_index import TABLES, LanceVectorIndex, VectorRow
+from lycheemem.storage.sqlite import manage as sql
+from lycheemem.storage.sqlite.database import Database
+from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
+
+__all__ = ["reindex"]
+
+log = logging.getLogger(__name__)
+
+_ID_COLUMNS = {"memory_records": "record_id", "composite_records": "composite_id"}
+_REBUILT = (
+    ("records", "memory_records"),
+    ("composites", "composite_records"),
+    ("skills", "skills"),
+)
+
+
+def _drop_vector_tables(path: Path) -> None:
+    """Drop the record, composite and skill tables (other tables in the directory stay)."""
+    import lancedb
+
+    path.mkdir(parents=True, exist_ok=True)
+    connection = lancedb.connect(str(path))
+    listed = connection.list_tables()
+    existing = set(getattr(listed, "tables", listed))
+    for table in TABLES:
+        if table in existing:
+            connection.drop_table(table)
+
+
+def _item_rows(table: str, rows: list[Any], matrix: Any) -> list[VectorRow]:
+    count = len(rows)
+    return [
+        VectorRow(
+            item_id=row[_ID_COLUMNS[table]],
+            user_id=row["user_id"],
+            vector=matrix[n],
+            normalized_vector=matrix[count + n],
+            memory_type=row["memory_type"],
+            level=row["level"] if table == "composite_records" else 0,
+            expired=bool(row["expired"]),
+        )
+        for n, row in enumerate(rows)
+    ]
+
+
+async def _mark(store: SqliteSemanticStore, table: str, ids: list[str]) -> None:
+    empty: list[str] = []
+    await store.mark_indexed(
+        record_ids=ids if table == "memory_records" else empty,
+        composite_ids=ids if table == "composite_records" else empty,
+        skill_ids=ids if table == "skills" else empty,
+    )
+
+
+async def _embed_rows(table: str, rows: list[Any], embedder: Embedder) -> list[VectorRow]:
+    if table == "skills":
+        matrix = await embedder.embed([row["intent"] for row in rows], kind="document")
+        return [VectorRow(r["skill_id"], r["user_id"], matrix[n]) for n, r in enumerate(rows)]
+    texts = [r["semantic_text"] for r in rows] + [r["normalized_text"] for r in rows]
+    return _item_rows(table, rows, await embedder.embed(texts, kind="document"))
+
+
+async def _rebuild_table(
+    table: str, db: Database, vectors: LanceVectorIndex, embedder: Embedder, batch_size: int
+) -> int:
+    """Embed and upsert every row of ``table`` batch by batch; returns the row count."""
+    store = SqliteSemanticStore(db)
+    after, done = 0, 0
+    while True:
+        rows = await db.read(lambda conn, a=after: sql.rows_for_reindex(conn, table, a, batch_size))
+        if not rows:
+            return done
+        batch = await _embed_rows(table, rows, embedder)
+        await vectors.upsert(table, batch)
+        await _mark(store, table, [row.item_id for row in batch])
+        done += len(rows)
+        after = rows[-1]["id"]
+        log.info("reindexed %d rows of %s", done, table)
+
+
+async def reindex(
+    settings: Settings, *, embedder: Embedder | None = None, batch_size: int | None = None
+) -> dict[str, int]:
+    """Rebuild all vectors with ``embedder`` (default: the configured one).
+
+    Returns ``{"records", "composites", "skills", "dim"}``. Must not run while a
+    server uses the same data directory.
+    """
+    if embedder is None:
+        from lycheemem.bootstrap import build_embedder
+
+        embedder = await build_embedder(settings)
+    size = batch_size or settings.embedding_batch_size
+    db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
+    await db.open()
+    try:
+        await asyncio.to_thread(_drop_vector_tables, settings.lance_dir)
+        vectors = LanceVectorIndex(settings.lance_dir, dim=embedder.dim, strategy="ann")
+        await vectors.open()
+        counts: dict[str, int] = {}
+        try:
+            for name, table in _REBUILT:
+                counts[name] = await _rebuild_table(table, db, vectors, embedder, size)
+        finally:
+            await vectors.close()
+        now = Clock().now_iso()
+        model, dim = embedder.model_name, embedder.dim
+        await db.write(lambda conn: sql.set_embedding_meta(conn, model, dim, now))
+    finally:
+        await db.close()
+    return {**counts, "dim": embedder.dim}
