@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from lycheemem.memory.protocols import LLMUsage
+
 __all__ = ["Metrics"]
 
 
@@ -62,3 +64,11 @@ class Metrics:
     def render(self) -> bytes:
         """The registry in Prometheus text format."""
         return generate_latest(self.registry)
+
+    def observe_llm(self, usage: LLMUsage, outcome: str) -> None:
+        """Count one LLM call (``outcome`` ok|error) with its tokens and duration."""
+        self.llm_calls.labels(usage.purpose, outcome).inc()
+        if outcome == "ok":
+            self.llm_tokens.labels("input").inc(usage.input_tokens)
+            self.llm_tokens.labels("output").inc(usage.output_tokens)
+            self.llm_duration.labels(usage.purpose).observe(usage.ms / 1000)

@@ -31,6 +31,8 @@ __all__ = [
     "ScriptedLLM",
     "TEST_JWT_SECRET",
     "make_test_settings",
+    "purpose_script",
+    "echo_extraction",
 ]
 
 TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -84,6 +86,7 @@ class ScriptedLLM(BaseLLM):
         else:
             raise ScriptExhausted(f"scripted LLM has no reply left for a {purpose!r} call")
         if isinstance(reply, Exception):
+            self._record_failure(purpose)
             raise reply
         return json.dumps(reply) if isinstance(reply, dict) else reply
 
@@ -172,3 +175,51 @@ def make_test_settings(tmp_path: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return load_settings(env_file=None, **values)
+
+
+PurposeReply = Reply | Callable[[Sequence[ChatMessage]], Reply] | list[Reply]
+
+
+def purpose_script(replies: dict[str, PurposeReply]) -> ReplyFn:
+    """A ``ScriptedLLM`` script that answers by call purpose.
+
+    Each value is a reply, a function of the messages, or a list consumed in
+    order; a purpose without a reply (or an exhausted list) raises
+    ``ScriptExhausted``, so unexpected calls fail loudly.
+    """
+    queues = {k: list(v) for k, v in replies.items() if isinstance(v, list)}
+
+    def answer(messages: Sequence[ChatMessage], purpose: str) -> Reply:
+        if purpose in queues:
+            if not queues[purpose]:
+                raise ScriptExhausted(f"no scripted reply left for purpose {purpose!r}")
+            return queues[purpose].pop(0)
+        if purpose not in replies:
+            raise ScriptExhausted(f"no scripted reply for purpose {purpose!r}")
+        reply = replies[purpose]
+        if callable(reply) and not isinstance(reply, Exception):
+            return reply(messages)
+        return reply  # type: ignore[return-value]
+
+    return answer
+
+
+_BATCH_TURN = re.compile(r"^\[turn_index=(\d+) [^\]]*role=(user|assistant)[^\]]*\] (.+)$", re.M)
+
+
+def echo_extraction(messages: Sequence[ChatMessage]) -> dict[str, Any]:
+    """An extraction reply that stores each user turn of the batch as one ``fact`` record."""
+    prompt = messages[-1]["content"]
+    batch = prompt.split("BATCH TURNS:", 1)[-1].split("KNOWN MEMORIES:", 1)[0]
+    records = [
+        {
+            "memory_type": "fact",
+            "semantic_text": text.strip(),
+            "normalized_text": text.strip().lower(),
+            "source_turn_indexes": [int(index)],
+            "source_role": "user",
+        }
+        for index, role, text in _BATCH_TURN.findall(batch)
+        if role == "user"
+    ]
+    return {"has_novelty": bool(records), "records": records, "skills": []}

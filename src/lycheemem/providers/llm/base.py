@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -54,12 +54,21 @@ class BaseLLM:
     """
 
     model: str = ""
+    observer: Callable[[LLMUsage, str], None] | None = None
+    """Called with ``(usage, "ok"|"error")`` after every call (metrics)."""
 
     def __init__(self) -> None:
         self.usage_log: list[LLMUsage] = []
         self.failures = 0
 
+    def _record_failure(self, purpose: str) -> None:
+        self.failures += 1
+        if self.observer is not None:
+            self.observer(LLMUsage(purpose=purpose, model=self.model), "error")
+
     def _record(self, usage: LLMUsage) -> None:
+        if self.observer is not None:
+            self.observer(usage, "ok")
         self.usage_log.append(usage)
         if len(self.usage_log) > 10_000:
             del self.usage_log[:5_000]
@@ -116,8 +125,17 @@ class BaseLLM:
             return parse_model(retry.text, schema), retry.usage
 
 
+def _compact_schema(node: Any) -> Any:
+    """The JSON schema without ``title`` keys, which cost prompt tokens and say nothing."""
+    if isinstance(node, dict):
+        return {k: _compact_schema(v) for k, v in node.items() if k != "title"}
+    if isinstance(node, list):
+        return [_compact_schema(v) for v in node]
+    return node
+
+
 def _with_schema_hint(message: ChatMessage, schema: type[BaseModel]) -> ChatMessage:
-    hint = json.dumps(schema.model_json_schema(), separators=(",", ":"))
+    hint = json.dumps(_compact_schema(schema.model_json_schema()), separators=(",", ":"))
     content = (
         f"{message['content']}\n\nReply with one JSON object matching this JSON schema:\n{hint}"
     )

@@ -118,7 +118,7 @@ class LiteLLM(BaseLLM):
                 if attempt < self._max_retries and _is_retryable(exc, self._litellm):
                     await self._backoff(attempt)
                     continue
-                self.failures += 1
+                self._record_failure(purpose)
                 raise LLMError(f"{type(exc).__name__}: {str(exc)[:300]}") from exc
             return self._response(response, purpose, started)
         raise LLMError("LLM retries exhausted")  # pragma: no cover - loop always returns
@@ -150,7 +150,7 @@ class LiteLLM(BaseLLM):
         started = time.perf_counter()
         record = LLMUsage(purpose=purpose, model=self.model)
         async with self._semaphore:
-            stream = await self._open_stream(kwargs)
+            stream = await self._open_stream(kwargs, purpose)
             try:
                 async for chunk in stream:
                     usage = getattr(chunk, "usage", None)
@@ -162,12 +162,12 @@ class LiteLLM(BaseLLM):
                     if delta:
                         yield delta
             except Exception as exc:  # a broken stream mid-answer is fatal for this call
-                self.failures += 1
+                self._record_failure(purpose)
                 raise LLMError(f"stream failed: {type(exc).__name__}: {str(exc)[:300]}") from exc
         record.ms = (time.perf_counter() - started) * 1000
         self._record(record)
 
-    async def _open_stream(self, kwargs: dict[str, Any]) -> Any:
+    async def _open_stream(self, kwargs: dict[str, Any], purpose: str = "") -> Any:
         for attempt in range(self._max_retries + 1):
             try:
                 return await self._litellm.acompletion(**kwargs)
@@ -175,6 +175,6 @@ class LiteLLM(BaseLLM):
                 if attempt < self._max_retries and _is_retryable(exc, self._litellm):
                     await self._backoff(attempt)
                     continue
-                self.failures += 1
+                self._record_failure(purpose)
                 raise LLMError(f"{type(exc).__name__}: {str(exc)[:300]}") from exc
         raise LLMError("LLM retries exhausted")  # pragma: no cover

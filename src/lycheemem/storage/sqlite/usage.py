@@ -9,7 +9,18 @@ from lycheemem.memory.models import UsageLog
 from lycheemem.storage.sqlite.records import chunks, placeholders
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 
-__all__ = ["record_retrieval", "usage_log_from_row"]
+__all__ = [
+    "apply_feedback",
+    "existing_item_ids",
+    "fetch_usage_log",
+    "latest_unresolved_log",
+    "latest_usage_log",
+    "record_retrieval",
+    "set_response_excerpt",
+    "usage_log_from_row",
+]
+
+COUNTER_COLUMNS = {"success": "action_success_count", "fail": "action_fail_count"}
 
 
 def usage_log_from_row(row: sqlite3.Row) -> UsageLog:
@@ -85,3 +96,114 @@ def record_retrieval(
             f" WHERE user_id = ? AND skill_id IN ({placeholders(len(part))})",
             (now, log.user_id, *part),
         )
+
+
+def fetch_usage_log(conn: sqlite3.Connection, user_id: str, log_id: str) -> UsageLog | None:
+    """The caller's usage log ``log_id``, or None."""
+    row = conn.execute(
+        "SELECT * FROM usage_logs WHERE user_id = ? AND log_id = ?", (user_id, log_id)
+    ).fetchone()
+    return usage_log_from_row(row) if row else None
+
+
+def latest_usage_log(conn: sqlite3.Connection, user_id: str, session_id: str) -> UsageLog | None:
+    """The most recent usage log of the caller's session, or None."""
+    row = conn.execute(
+        "SELECT * FROM usage_logs WHERE user_id = ? AND session_id = ?"
+        " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        (user_id, session_id),
+    ).fetchone()
+    return usage_log_from_row(row) if row else None
+
+
+def latest_unresolved_log(
+    conn: sqlite3.Connection, user_id: str, session_id: str, since: str, window: int = 10
+) -> UsageLog | None:
+    """Newest of the session's last ``window`` logs (created at or after ``since``) that is an
+    action/mixed retrieval without an outcome yet (MEMORY.md §13)."""
+    rows = conn.execute(
+        "SELECT * FROM usage_logs WHERE user_id = ? AND session_id = ? AND created_at >= ?"
+        " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+        (user_id, session_id, since, window),
+    ).fetchall()
+    for row in rows:
+        if row["mode"] in ("action", "mixed") and not row["action_outcome"]:
+            return usage_log_from_row(row)
+    return None
+
+
+def existing_item_ids(conn: sqlite3.Connection, user_id: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are records or composites of the caller."""
+    found: set[str] = set()
+    for table, column in (("memory_records", "record_id"), ("composite_records", "composite_id")):
+        for part in chunks(list(ids)):
+            rows = conn.execute(
+                f"SELECT {column} FROM {table} WHERE user_id = ? AND {column} IN"
+                f" ({placeholders(len(part))})",
+                (user_id, *part),
+            ).fetchall()
+            found.update(row[0] for row in rows)
+    return found
+
+
+def _revert(conn: sqlite3.Connection, user_id: str, applied: dict[str, object] | None) -> None:
+    if not applied:
+        return
+    column = applied.get("column")
+    ids = applied.get("ids")
+    if column not in COUNTER_COLUMNS.values() or not isinstance(ids, list):
+        return
+    _bump(conn, user_id, [str(i) for i in ids], f"{column} = MAX(0, {column} - 1)")
+
+
+def apply_feedback(
+    conn: sqlite3.Connection,
+    *,
+    user_id: str,
+    log: UsageLog | None,
+    feedback: str,
+    outcome: str,
+    source: str,
+    record_ids: Sequence[str],
+    note: str | None,
+    now: str,
+) -> list[str]:
+    """Label ``log`` (when given) and bump the outcome counter of ``record_ids``.
+
+    A previous label's counter changes are reverted first, so relabelling never counts
+    twice. Returns the ids whose counters changed. Runs inside the caller's transaction.
+    """
+    if log is not None:
+        current = conn.execute(
+            "SELECT applied_counters FROM usage_logs WHERE user_id = ? AND log_id = ?",
+            (user_id, log.log_id),
+        ).fetchone()
+        _revert(conn, user_id, load_json(current[0], None) if current else None)
+    targets = sorted(existing_item_ids(conn, user_id, record_ids))
+    column = COUNTER_COLUMNS[outcome]
+    _bump(conn, user_id, targets, f"{column} = {column} + 1")
+    if log is not None:
+        conn.execute(
+            "UPDATE usage_logs SET user_feedback = ?, action_outcome = ?, feedback_source = ?,"
+            " feedback_note = COALESCE(?, feedback_note), feedback_at = ?, applied_counters = ?"
+            " WHERE user_id = ? AND log_id = ?",
+            (
+                feedback,
+                outcome,
+                source,
+                note,
+                now,
+                dump_json({"column": column, "ids": targets}),
+                user_id,
+                log.log_id,
+            ),
+        )
+    return targets
+
+
+def set_response_excerpt(conn: sqlite3.Connection, user_id: str, log_id: str, excerpt: str) -> None:
+    """Store the start of the answer given with a retrieval."""
+    conn.execute(
+        "UPDATE usage_logs SET response_excerpt = ? WHERE user_id = ? AND log_id = ?",
+        (excerpt, user_id, log_id),
+    )

@@ -1,0 +1,52 @@
+"""Server-sent events framing for ``POST /chat`` (API.md §4).
+
+Each event is one ``data: <json>\\n\\n`` frame without an ``event:`` name;
+while the server waits it sends ``: keep-alive`` comment lines.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.responses import StreamingResponse
+
+from lycheemem.metrics import Metrics
+from lycheemem.pipeline.runner import KEEPALIVE
+
+__all__ = ["KEEPALIVE_FRAME", "SSE_HEADERS", "sse_frame", "sse_response", "sse_stream"]
+
+KEEPALIVE_FRAME = b": keep-alive\n\n"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def sse_frame(event: dict[str, Any]) -> bytes:
+    """One ``data:`` frame; the JSON is on one line (newlines inside strings are escaped)."""
+    return b"data: " + json.dumps(event, ensure_ascii=False).encode() + b"\n\n"
+
+
+async def sse_stream(
+    events: AsyncIterator[dict[str, Any]], metrics: Metrics | None = None
+) -> AsyncIterator[bytes]:
+    """Frame ``events``; counts the stream in ``lycheemem_sse_streams_active`` while open."""
+    if metrics is not None:
+        metrics.sse_streams.inc()
+    try:
+        async for event in events:
+            yield KEEPALIVE_FRAME if event is KEEPALIVE else sse_frame(event)
+    finally:
+        if metrics is not None:
+            metrics.sse_streams.dec()
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def sse_response(
+    events: AsyncIterator[dict[str, Any]], metrics: Metrics | None = None
+) -> StreamingResponse:
+    """A ``text/event-stream`` response over ``events``."""
+    return StreamingResponse(
+        sse_stream(events, metrics), media_type="text/event-stream", headers=SSE_HEADERS
+    )
