@@ -15,9 +15,22 @@ from starlette.types import Scope
 from lycheemem import __version__
 from lycheemem.api.errors import install_error_handlers
 from lycheemem.api.middleware import BodyLimitMiddleware, TraceIdMiddleware
-from lycheemem.api.routes import auth, demo, memory, ops, pipeline, sessions
+from lycheemem.api.routes import (
+    auth,
+    chat,
+    demo,
+    graph,
+    memory,
+    ops,
+    pipeline,
+    records,
+    sessions,
+    skills,
+    transfer,
+)
 from lycheemem.bootstrap import AppContext, build_context
 from lycheemem.config import Settings, load_settings
+from lycheemem.mcp.server import MCP_MAX_BODY_BYTES, MCP_PATH, mount_mcp
 from lycheemem.memory.protocols import LLM, Embedder
 
 __all__ = ["create_app"]
@@ -69,7 +82,9 @@ def create_app(
         try:
             await ctx.open()
             app.state.ctx = ctx
-            yield
+            # A mounted app's own lifespan never runs: the MCP session manager lives here.
+            async with mcp.run():
+                yield
         finally:
             await ctx.close()
 
@@ -84,9 +99,12 @@ def create_app(
     app.state.ctx = None
     app.state.demo_dir = _demo_dir(settings)
     install_error_handlers(app)
-    for module in (ops, auth, sessions, memory, pipeline, demo):
+    routers = (ops, auth, sessions, memory, records, graph, skills, transfer, chat, pipeline, demo)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(longdoc_router)
+    # Must stay last: the MCP app is mounted at "/" so the endpoint is exactly /mcp.
+    mcp = mount_mcp(app, ctx, settings)
 
     def on_request(scope: Scope, status: int, seconds: float) -> None:
         route = _route_label(scope)
@@ -100,6 +118,8 @@ def create_app(
             return settings.max_import_bytes
         if path == "/longdoc/documents":
             return document_limit
+        if path == MCP_PATH:
+            return MCP_MAX_BODY_BYTES
         return settings.max_body_bytes
 
     app.add_middleware(BodyLimitMiddleware, limit_for=limit_for)

@@ -24,8 +24,10 @@ from lycheemem.metrics import Metrics
 from lycheemem.pipeline.consolidate_service import ConsolidationService
 from lycheemem.pipeline.consolidation import ConsolidationSettings, Consolidator
 from lycheemem.pipeline.locks import SessionLocks
+from lycheemem.pipeline.manage import ManagementService
 from lycheemem.pipeline.search import SearchConfig, SemanticSearch
 from lycheemem.pipeline.service import MemoryService
+from lycheemem.pipeline.transfer import MemoryTransfer
 from lycheemem.pipeline.worker import JobWorker
 from lycheemem.providers.embedding.base import CachedEmbedder
 from lycheemem.providers.tokens import build_token_counter
@@ -117,6 +119,8 @@ class AppContext:
     jobs: SqliteJobStore = field(init=False)
     worker: JobWorker = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
+    chat: Any = None
+    manage: ManagementService = field(init=False)
     longdoc_settings: Any = None
     longdoc: Any = None
 
@@ -129,6 +133,8 @@ class AppContext:
         """Open storage and providers and wire the services."""
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.llm is not None and hasattr(self.llm, "observer"):
+            self.llm.observer = self.metrics.observe_llm  # type: ignore[union-attr]
         self.tokens = build_token_counter()
         inner = self.embedder_override or await build_embedder(settings)
         self.embedder = CachedEmbedder(inner, capacity=settings.embedding_cache_size)
@@ -214,6 +220,30 @@ class AppContext:
             consolidation=consolidation,
             vectors=self.vectors,
         )
+        self.manage = ManagementService(
+            db=self.db,
+            semantic=semantic,
+            vectors=self.vectors,
+            jobs=jobs,
+            working_memory=working_memory,
+            transfer=MemoryTransfer(
+                db=self.db,
+                semantic=semantic,
+                vectors=self.vectors,
+                embedder=self.embedder,
+                clock=self.clock,
+                embed_batch=settings.embedding_batch_size,
+            ),
+        )
+        from lycheemem.pipeline.graph import build_pipeline
+
+        self.chat = build_pipeline(
+            settings=settings,
+            llm=self.llm,
+            service=self.service,
+            db=self.db,
+            embedder=self.embedder,
+        )
         await self.worker.start()
         await self._open_longdoc()
         self.ready = True
@@ -232,6 +262,9 @@ class AppContext:
     async def close(self) -> None:
         """Stop background work and close storage; safe after a failed ``open``."""
         self.ready = False
+        chat = getattr(self, "chat", None)
+        if chat is not None:
+            await chat.drain(timeout=self.settings.shutdown_grace_s)
         if self.longdoc is not None:
             await self.longdoc.close()
         worker = getattr(self, "worker", None)

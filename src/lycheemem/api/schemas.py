@@ -131,3 +131,54 @@ class ConsolidateCreate(_Request):
     retrieved_context: str = Field(default="", max_length=200_000)
     background: bool = True
     force: bool = False
+
+
+class ChatRequest(_Request):
+    """Body of ``POST /chat`` and ``POST /chat/complete``."""
+
+    session_id: SessionId
+    message: str = Field(min_length=1, max_length=100_000)
+
+
+class SynthesizeCreate(_Request):
+    """Body of ``POST /memory/synthesize``."""
+
+    user_query: str = Field(min_length=1, max_length=100_000)
+    semantic_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    graph_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    skill_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+
+
+class SkillReusePlanItem(BaseModel):
+    """One skill the reasoner should follow (API.md §2.3)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    skill_id: str = Field(min_length=1, max_length=128)
+    intent: str = Field(default="", max_length=2000)
+    doc_markdown: str = Field(default="", max_length=20_000)
+    score: float = 0.0
+    conditions: str = Field(default="", max_length=4000)
+
+
+class ReasonCreate(_Request):
+    """Body of ``POST /memory/reason``."""
+
+    session_id: SessionId
+    user_query: str = Field(min_length=1, max_length=100_000)
+    background_context: str = Field(default="", max_length=200_000)
+    skill_reuse_plan: list[SkillReusePlanItem] = Field(default_factory=list, max_length=10)
+    retrieved_skills: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    append_to_session: bool = True
+
+
+class FeedbackCreate(_Request):
+    """Body of ``POST /memory/feedback``."""
+
+    usage_log_id: str | None = Field(default=None, min_length=1, max_length=64)
+    session_id: SessionId | None = None
+    feedback: Literal["positive", "negative", "correction"]
+    record_ids: list[Annotated[str, StringConstraints(min_length=1, max_length=128)]] | None = (
+        Field(default=None, max_length=50)
+    )
+    note: str | None = Field(default=None, max_length=1000)

@@ -48,6 +48,9 @@ LEVEL_UP_SIMILARITY = 0.75
 SUBSUME_JACCARD = 0.7
 MAX_SOURCES = 20
 DEFAULT_CONFIDENCE = {"user": 0.9, "both": 0.8, "assistant": 0.6}
+LLM_RELATED_PER_RECORD = 3
+LLM_RELATED_MAX = 16
+LLM_RELATED_MIN_SIMILARITY = 0.5
 
 
 class VectorIndex(Protocol):
@@ -466,7 +469,11 @@ class Consolidator:
             await self._cluster(batch, report, {})
             return
         if self._llm is not None:
-            await self._llm_fuse(batch, report, related)
+            close = _closest(hits, related, fresh_ids)
+            if close:
+                await self._llm_fuse(batch, report, close)
+            else:
+                await self._cluster(batch, report, {})
             return
         await self._resolve_conflicts(batch, report, hits, fresh_ids, related)
         await self._cluster(batch, report, related)
@@ -751,6 +758,30 @@ class Consolidator:
 
 class _SessionGone(Exception):
     """The session was deleted while its job ran."""
+
+
+def _closest(
+    hits: Sequence[Sequence[tuple[str, float]]],
+    related: dict[str, MemoryRecord],
+    fresh_ids: Sequence[str],
+) -> dict[str, MemoryRecord]:
+    """The related records worth an LLM's attention: per new record its closest
+    ``LLM_RELATED_PER_RECORD`` neighbours above ``LLM_RELATED_MIN_SIMILARITY``, at most
+    ``LLM_RELATED_MAX`` overall, closest first. Keeps the fusion prompt small (the full
+    neighbour lists cost ~3k tokens per batch) and skips the call when nothing is close."""
+    ranked: dict[str, float] = {}
+    fresh = set(fresh_ids)
+    for row in hits:
+        kept = 0
+        for item_id, score in row:
+            if item_id in fresh or item_id not in related or score < LLM_RELATED_MIN_SIMILARITY:
+                continue
+            ranked[item_id] = max(ranked.get(item_id, 0.0), float(score))
+            kept += 1
+            if kept >= LLM_RELATED_PER_RECORD:
+                break
+    best = sorted(ranked, key=lambda i: ranked[i], reverse=True)[:LLM_RELATED_MAX]
+    return {item_id: related[item_id] for item_id in best}
 
 
 def _add_sources(target: MemoryRecord, sources: Sequence[SourceRef]) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,7 +45,10 @@ from lycheemem.memory.semantic.selection import (
 )
 from lycheemem.memory.text import query_terms
 
-__all__ = ["SearchConfig", "SearchOutcome", "SemanticSearch"]
+__all__ = ["PlanRefiner", "SearchConfig", "SearchOutcome", "SemanticSearch"]
+
+PlanRefiner = Callable[[str, SearchPlan, ActionState, str, datetime], Awaitable[SearchPlan]]
+"""``(query, heuristic_plan, action_state, recent_context, reference) -> plan``."""
 
 ACTION_BIAS = ("procedure", "constraint", "usage_pattern", "composite_constraint")
 SLOT_BIAS = ("procedure", "tool_affordance")
@@ -153,8 +156,13 @@ class SemanticSearch:
         reference_time: datetime | None = None,
         log_usage: bool = True,
         token_budget: int = 0,
+        planner: PlanRefiner | None = None,
     ) -> SearchOutcome:
-        """Search the caller's memory for ``query``."""
+        """Search the caller's memory for ``query``.
+
+        ``planner`` (the LLM planner) may replace the heuristic plan; a plan with a
+        ``hypothetical_skill`` retrieves skills by that HyDE draft.
+        """
         started = time.perf_counter()
         reference = reference_time or self._clock.now()
         recent_turns, recent_context = await self._recent(user_id, session_id)
@@ -164,15 +172,18 @@ class SemanticSearch:
         plan = heuristic_plan(
             query, state, top_k=top_k, reference=reference, timezone=self.config.timezone
         )
+        if planner is not None:
+            plan = await planner(query, plan, state, recent_context, reference)
         planned = time.perf_counter()
         selected: list[Candidate] = []
         sem_vecs, prag_vecs = await self._embed_plan(plan)
         recalled = planned
         if include_graph:
-            pool = await self._recall(user_id, plan, sem_vecs, prag_vecs, top_k)
+            terms = query_terms(query)
+            term_weights, df = await self._term_stats(user_id, terms)
+            pool = await self._recall(user_id, plan, sem_vecs, prag_vecs, top_k, df)
             recalled = time.perf_counter()
             candidates = await self._candidates(user_id, pool, plan, query, top_k)
-            terms = query_terms(query)
             score_candidates(
                 candidates,
                 plan=plan,
@@ -181,7 +192,7 @@ class SemanticSearch:
                 query_terms=terms,
                 now=reference,
                 weights=self.config.weights,
-                term_weights=await self._term_weights(user_id, terms),
+                term_weights=term_weights,
             )
             selected = select_composite_first(
                 candidates,
@@ -221,12 +232,16 @@ class SemanticSearch:
             recent_context=recent_context,
         )
 
-    async def _term_weights(self, user_id: str, terms: list[str]) -> dict[str, float]:
-        """BM25-style inverse document frequency of each query term in the caller's memory."""
+    async def _term_stats(
+        self, user_id: str, terms: list[str]
+    ) -> tuple[dict[str, float], Callable[[str], float]]:
+        """Per query term: BM25-style IDF in the caller's memory, and its document share."""
         if not terms:
-            return {}
+            return {}, lambda term: 0.0
         total, freqs = await self._store.term_stats(user_id, terms[:12])
-        return {term: math.log(1 + (total - df + 0.5) / (df + 0.5)) for term, df in freqs.items()}
+        weights = {t: math.log(1 + (total - df + 0.5) / (df + 0.5)) for t, df in freqs.items()}
+        shares = {t: df / total for t, df in freqs.items()} if total else {}
+        return weights, lambda term: shares.get(term, 0.0)
 
     async def _recent(self, user_id: str, session_id: str | None) -> tuple[list[Turn], str]:
         if not session_id:
@@ -246,16 +261,22 @@ class SemanticSearch:
         return matrix[:count], matrix[count:]
 
     async def _recall(
-        self, user_id: str, plan: SearchPlan, sem: np.ndarray, prag: np.ndarray, top_k: int
+        self,
+        user_id: str,
+        plan: SearchPlan,
+        sem: np.ndarray,
+        prag: np.ndarray,
+        top_k: int,
+        df: Callable[[str], float],
     ) -> _Pool:
         limit = max(3 * top_k, self.config.recall_min)
         pool = _Pool()
         tasks = [
-            self._fts(user_id, plan, limit, pool),
+            self._fts(user_id, plan, limit, pool, df),
             self._vector(user_id, sem, prag, limit, pool),
             self._tags(user_id, plan, limit, pool),
             self._temporal(user_id, plan, limit, pool),
-            self._biased(user_id, plan, limit, pool),
+            self._biased(user_id, plan, limit, pool, df),
         ]
         await asyncio.gather(*tasks)
         covering = await self._store.covering(user_id, pool.ids("record"))
@@ -264,13 +285,15 @@ class SemanticSearch:
             pool.add(composite_id, "composite", "parent")
         return pool
 
-    async def _fts(self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool) -> None:
+    async def _fts(
+        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: Callable[[str], float]
+    ) -> None:
         for text in plan.semantic_queries:
             for table, kind, cap in (
                 ("memory_records", "record", limit),
                 ("composite_records", "composite", max(1, limit // 3)),
             ):
-                for hit in await self._store.fts(user_id, text, table=table, limit=cap):
+                for hit in await self._store.fts(user_id, text, table=table, limit=cap, df=df):
                     pool.add(hit.item_id, kind, "fts", rank=hit.rank)
 
     async def _vector(
@@ -310,7 +333,9 @@ class SemanticSearch:
         ):
             pool.add(item_id, kind, "temporal")
 
-    async def _biased(self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool) -> None:
+    async def _biased(
+        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: Callable[[str], float]
+    ) -> None:
         half = max(1, limit // 2)
         if plan.missing_slots:
             text = " ".join(plan.missing_slots)
@@ -325,16 +350,24 @@ class SemanticSearch:
             return
         query = " ".join([*plan.semantic_queries, *plan.pragmatic_queries])
         for hit in await self._store.fts(
-            user_id, query, table="memory_records", limit=half, memory_types=sorted(set(types))
+            user_id,
+            query,
+            table="memory_records",
+            limit=half,
+            memory_types=sorted(set(types)),
+            df=df,
         ):
             pool.add(hit.item_id, "record", "type_bias", rank=hit.rank)
 
     async def _candidates(
         self, user_id: str, pool: _Pool, plan: SearchPlan, query: str, top_k: int
     ) -> list[Candidate]:
-        records = await self._store.records(user_id, pool.ids("record"))
-        composites = await self._store.composites(user_id, pool.ids("composite"))
-        await self._expand(user_id, plan, query, top_k, pool, records, composites)
+        records, columns = await self._store.records_with_fts(user_id, pool.ids("record"))
+        composites, composite_columns = await self._store.composites_with_fts(
+            user_id, pool.ids("composite")
+        )
+        columns.update(composite_columns)
+        await self._expand(user_id, plan, query, top_k, pool, records, composites, columns)
         items: dict[str, MemoryRecord | CompositeRecord] = {
             **{k: v for k, v in records.items() if not v.expired},
             **{k: v for k, v in composites.items() if not v.expired},
@@ -342,7 +375,6 @@ class SemanticSearch:
         record_ids = [i for i in items if isinstance(items[i], MemoryRecord)]
         composite_ids = [i for i in items if isinstance(items[i], CompositeRecord)]
         vectors = await self._all_vectors(user_id, record_ids, composite_ids)
-        columns = await self._store.fts_columns(user_id, record_ids, composite_ids)
         candidates = []
         for item_id, item in items.items():
             vec, norm = vectors.get(item_id, (None, None))
@@ -382,6 +414,7 @@ class SemanticSearch:
         pool: _Pool,
         records: dict[str, MemoryRecord],
         composites: dict[str, CompositeRecord],
+        columns: dict[str, tuple[str, str]],
     ) -> None:
         budget = 3 * top_k
         mode = plan.tree_retrieval_mode
@@ -404,10 +437,16 @@ class SemanticSearch:
         fresh = [(i, k) for i, k in dict.fromkeys(added) if i not in pool.kinds][:budget]
         for item_id, kind in fresh:
             pool.add(item_id, kind, "tree")
-        records.update(await self._store.records(user_id, [i for i, k in fresh if k == "record"]))
-        composites.update(
-            await self._store.composites(user_id, [i for i, k in fresh if k == "composite"])
+        more_records, record_columns = await self._store.records_with_fts(
+            user_id, [i for i, k in fresh if k == "record"]
         )
+        more_composites, composite_columns = await self._store.composites_with_fts(
+            user_id, [i for i, k in fresh if k == "composite"]
+        )
+        records.update(more_records)
+        composites.update(more_composites)
+        columns.update(record_columns)
+        columns.update(composite_columns)
 
     async def _all_vectors(
         self, user_id: str, record_ids: list[str], composite_ids: list[str]
@@ -431,6 +470,9 @@ class SemanticSearch:
         text = " ".join(
             [query, state.tentative_action, *plan.tool_hints, *plan.required_constraints]
         ).strip()
+        retrieval_mode = "direct"
+        if plan.hypothetical_skill.strip():
+            text, retrieval_mode = plan.hypothetical_skill.strip(), "hyde"
         vector = await self._embedder.embed([text], kind="query")
         hits = (await self._vectors.search("skills", user_id, vector, k=k))[0]
         if not hits:
@@ -454,7 +496,7 @@ class SemanticSearch:
                     "success_count": skill.success_count,
                     "conditions": skill.conditions,
                     "reusable": cosine >= threshold,
-                    "retrieval_mode": "direct",
+                    "retrieval_mode": retrieval_mode,
                 }
             )
         return results

@@ -8,6 +8,7 @@ every read and write is confined to that namespace.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -50,6 +51,10 @@ class SessionDeleted:
 
 class MemoryService:
     """Session and memory operations, independent of the transport."""
+
+    # Set by ``attach_pipeline`` once the chat graph is built (bootstrap).
+    chat_runner: Any = None
+    operations: Any = None
 
     def __init__(
         self,
@@ -109,7 +114,12 @@ class MemoryService:
             metadata=metadata,
         )
         async with self.locks.hold(user_id, session_id):
-            return await self.sessions.append_turn(turn, now=self.clock.now_iso())
+            outcome = await self.sessions.append_turn(turn, now=self.clock.now_iso())
+            if role == "user" and outcome.status == "appended" and self.operations is not None:
+                await self.operations.implicit_feedback(
+                    user_id=user_id, session_id=session_id, text=turn.content
+                )
+            return outcome
 
     def build_turn(
         self,
@@ -201,12 +211,25 @@ class MemoryService:
     async def delete_session(
         self, *, user_id: str, session_id: str, forget_memories: bool = False
     ) -> SessionDeleted:
-        """Delete the caller's session with its turns, summaries, usage logs and jobs."""
+        """Delete the caller's session with its turns, summaries, usage logs and jobs.
+
+        With ``forget_memories`` the records only this session taught, and every
+        composite covering them, are deleted too (rows, then vectors).
+        """
         await self.require_session(user_id=user_id, session_id=session_id)
         async with self.locks.hold(user_id, session_id):
-            deletion = await self.tenancy.delete_session(user_id, session_id)
+            deletion = await self.tenancy.delete_session(
+                user_id, session_id, forget_memories=forget_memories
+            )
         self.working_memory.forget(user_id, session_id)
-        return SessionDeleted(turns_deleted=deletion.turns_deleted)
+        if self.vectors is not None:
+            await self.vectors.delete("memory_records", user_id, deletion.record_ids)
+            await self.vectors.delete("composite_records", user_id, deletion.composite_ids)
+        return SessionDeleted(
+            turns_deleted=deletion.turns_deleted,
+            records_deleted=len(deletion.record_ids),
+            composites_deleted=len(deletion.composite_ids),
+        )
 
     # -- semantic memory ------------------------------------------------------
     async def search(
@@ -229,6 +252,7 @@ class MemoryService:
             include_graph=include_graph,
             include_skills=include_skills,
             reference_time=reference_time,
+            planner=self.operations.planner if self.operations is not None else None,
         )
 
     async def consolidate(
@@ -252,3 +276,132 @@ class MemoryService:
     async def last_consolidation(self, *, user_id: str, session_id: str | None) -> dict[str, Any]:
         """The caller's most recent consolidation job (of that session, if given)."""
         return await self.consolidation.last(user_id=user_id, session_id=session_id)
+
+    # -- pipeline (chat, smart-search, synthesize, reason, feedback) -------------
+    def attach_pipeline(self, runner: Any) -> None:
+        """Connect the chat graph's runner; enables the methods below."""
+        from lycheemem.pipeline.operations import PipelineOperations
+
+        self.chat_runner = runner
+        self.operations = PipelineOperations(service=self, runner=runner)
+
+    async def chat(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        message: str,
+        trace_id: str = "",
+        reference_time: datetime | None = None,
+    ) -> dict[str, Any]:
+        """One chat turn through the whole graph (``POST /chat/complete``)."""
+        return await self.chat_runner.complete(
+            user_id=user_id,
+            session_id=session_id,
+            message=message,
+            trace_id=trace_id,
+            reference_time=reference_time,
+        )
+
+    def chat_stream(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        message: str,
+        trace_id: str = "",
+        keepalive_s: float = 15.0,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The events of one chat turn (``POST /chat``); the turn survives the consumer."""
+        return self.chat_runner.stream(
+            user_id=user_id,
+            session_id=session_id,
+            message=message,
+            trace_id=trace_id,
+            keepalive_s=keepalive_s,
+        )
+
+    async def smart_search(
+        self,
+        *,
+        user_id: str,
+        query: str,
+        top_k: int = 5,
+        session_id: str | None = None,
+        include_graph: bool = True,
+        include_skills: bool = True,
+        synthesize: bool = True,
+        mode: str = "compact",
+        reference_time: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Search plus synthesis (``POST /memory/smart-search``, modes raw|full|compact)."""
+        return await self.operations.smart_search(
+            user_id=user_id,
+            query=query,
+            top_k=top_k,
+            session_id=session_id,
+            include_graph=include_graph,
+            include_skills=include_skills,
+            synthesize=synthesize,
+            mode=mode,
+            reference_time=reference_time,
+        )
+
+    async def synthesize(
+        self,
+        *,
+        user_id: str,
+        user_query: str,
+        semantic_results: Sequence[dict[str, Any]] = (),
+        graph_results: Sequence[dict[str, Any]] = (),
+        skill_results: Sequence[dict[str, Any]] = (),
+    ) -> dict[str, Any]:
+        """Fuse client-supplied retrieval results (``POST /memory/synthesize``)."""
+        return await self.operations.synthesize(
+            user_query=user_query,
+            semantic_results=semantic_results,
+            graph_results=graph_results,
+            skill_results=skill_results,
+        )
+
+    async def reason(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        user_query: str,
+        background_context: str = "",
+        skill_reuse_plan: Sequence[dict[str, Any]] = (),
+        retrieved_skills: Sequence[dict[str, Any]] = (),
+        append_to_session: bool = True,
+    ) -> dict[str, Any]:
+        """Answer over a prepared context (``POST /memory/reason``)."""
+        return await self.operations.reason(
+            user_id=user_id,
+            session_id=session_id,
+            user_query=user_query,
+            background_context=background_context,
+            skill_reuse_plan=skill_reuse_plan,
+            retrieved_skills=retrieved_skills,
+            append_to_session=append_to_session,
+        )
+
+    async def feedback(
+        self,
+        *,
+        user_id: str,
+        usage_log_id: str | None = None,
+        session_id: str | None = None,
+        feedback: str,
+        record_ids: Sequence[str] | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Explicit outcome feedback on a retrieval (``POST /memory/feedback``)."""
+        return await self.operations.feedback(
+            user_id=user_id,
+            usage_log_id=usage_log_id,
+            session_id=session_id,
+            feedback=feedback,
+            record_ids=record_ids,
+            note=note,
+        )

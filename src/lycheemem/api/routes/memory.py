@@ -9,7 +9,16 @@ from fastapi import APIRouter
 
 from lycheemem.api.deps import CallerDep, ContextDep
 from lycheemem.api.routes.sessions import SessionPath
-from lycheemem.api.schemas import ConsolidateCreate, SearchCreate, TurnAppended, TurnCreate
+from lycheemem.api.schemas import (
+    ConsolidateCreate,
+    FeedbackCreate,
+    ReasonCreate,
+    SearchCreate,
+    SmartSearchCreate,
+    SynthesizeCreate,
+    TurnAppended,
+    TurnCreate,
+)
 
 router = APIRouter(prefix="/memory", tags=["memory"])
 
@@ -97,3 +106,60 @@ async def consolidate_legacy(
         f"{result.get('skills_added', 0)} skills extracted."
     )
     return result
+
+
+@router.post("/smart-search")
+async def smart_search(
+    body: SmartSearchCreate, caller: CallerDep, ctx: ContextDep
+) -> dict[str, Any]:
+    """Search and (unless ``raw``) synthesis in one call."""
+    return await ctx.service.smart_search(
+        user_id=caller.user_id,
+        query=body.query,
+        top_k=body.top_k,
+        session_id=body.session_id,
+        include_graph=body.include_graph,
+        include_skills=body.include_skills,
+        synthesize=body.synthesize,
+        mode=body.mode,
+        reference_time=body.reference_time,
+    )
+
+
+@router.post("/synthesize")
+async def synthesize(body: SynthesizeCreate, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
+    """Fuse client-supplied retrieval results into background context."""
+    return await ctx.service.synthesize(
+        user_id=caller.user_id,
+        user_query=body.user_query,
+        semantic_results=body.semantic_results,
+        graph_results=body.graph_results,
+        skill_results=body.skill_results,
+    )
+
+
+@router.post("/reason")
+async def reason(body: ReasonCreate, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
+    """Run the reasoning stage over a context the client prepared."""
+    return await ctx.service.reason(
+        user_id=caller.user_id,
+        session_id=body.session_id,
+        user_query=body.user_query,
+        background_context=body.background_context,
+        skill_reuse_plan=[item.model_dump() for item in body.skill_reuse_plan],
+        retrieved_skills=body.retrieved_skills,
+        append_to_session=body.append_to_session,
+    )
+
+
+@router.post("/feedback")
+async def feedback(body: FeedbackCreate, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
+    """Explicit outcome feedback on a retrieval."""
+    return await ctx.service.feedback(
+        user_id=caller.user_id,
+        usage_log_id=body.usage_log_id,
+        session_id=body.session_id,
+        feedback=body.feedback,
+        record_ids=body.record_ids,
+        note=body.note,
+    )

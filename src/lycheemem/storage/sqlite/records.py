@@ -525,18 +525,32 @@ def delete_items(
     return deleted_records, deleted_composites
 
 
+def _tag_count(conn: sqlite3.Connection, user_id: str, kind: str, tag: str) -> int:
+    return conn.execute(
+        "SELECT COUNT(*) FROM memory_tags WHERE user_id = ? AND tag_kind = ? AND tag = ?",
+        (user_id, kind, tag),
+    ).fetchone()[0]
+
+
 def tag_search(
-    conn: sqlite3.Connection, user_id: str, wanted: dict[str, Sequence[str]], limit: int
+    conn: sqlite3.Connection,
+    user_id: str,
+    wanted: dict[str, Sequence[str]],
+    limit: int,
+    max_per_tag: int = 2000,
 ) -> list[tuple[str, str, set[str]]]:
     """Active items whose tags equal any wanted value, ranked by the number of kinds matched.
 
     ``wanted`` maps a tag kind (tool, constraint, affordance, entity, ...) to
-    values; returns ``(item_id, item_kind, matched values)``.
+    values; returns ``(item_id, item_kind, matched values)``. A tag carried by more than
+    ``max_per_tag`` items says little about relevance and would make the grouping slow,
+    so it is skipped (the other channels still see those items).
     """
     clauses: list[str] = []
     params: list[Any] = [user_id]
     for kind, values in wanted.items():
         clean = sorted({" ".join(v.casefold().split()) for v in values if v.strip()})
+        clean = [tag for tag in clean if _tag_count(conn, user_id, kind, tag) <= max_per_tag]
         if clean:
             clauses.append(f"(tag_kind = ? AND tag IN ({placeholders(len(clean))}))")
             params.extend([kind, *clean])
@@ -626,3 +640,39 @@ def term_stats(
             (f'fts_owner : "{owner}" AND {quoted}',),
         ).fetchone()[0]
     return int(total), freqs
+
+
+def fetch_records_with_fts(
+    conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
+) -> tuple[dict[str, MemoryRecord], dict[str, tuple[str, str]]]:
+    """Records with these ids plus their indexed FTS columns, in one read."""
+    records: dict[str, MemoryRecord] = {}
+    columns: dict[str, tuple[str, str]] = {}
+    for part in chunks(list(ids)):
+        rows = conn.execute(
+            f"SELECT * FROM memory_records WHERE user_id = ? AND record_id IN"
+            f" ({placeholders(len(part))})",
+            (user_id, *part),
+        ).fetchall()
+        for row in rows:
+            records[row["record_id"]] = record_from_row(row)
+            columns[row["record_id"]] = (row["fts_text"], row["fts_tags"])
+    return records, columns
+
+
+def fetch_composites_with_fts(
+    conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
+) -> tuple[dict[str, CompositeRecord], dict[str, tuple[str, str]]]:
+    """Composites with these ids plus their indexed FTS columns, in one read."""
+    composites: dict[str, CompositeRecord] = {}
+    columns: dict[str, tuple[str, str]] = {}
+    for part in chunks(list(ids)):
+        rows = conn.execute(
+            f"SELECT * FROM composite_records WHERE user_id = ? AND composite_id IN"
+            f" ({placeholders(len(part))})",
+            (user_id, *part),
+        ).fetchall()
+        for row in rows:
+            composites[row["composite_id"]] = composite_from_row(row)
+            columns[row["composite_id"]] = (row["fts_text"], row["fts_tags"])
+    return composites, columns

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lycheemem.memory.models import BatchCommit, CompositeRecord, MemoryRecord, Skill, UsageLog
@@ -98,9 +98,14 @@ class SqliteSemanticStore:
         table: str,
         limit: int,
         memory_types: Sequence[str] | None = None,
+        df: Callable[[str], float] | None = None,
     ) -> list[sql.FtsHit]:
-        """Full-text search over the caller's active items of ``table``."""
-        match = build_fts_query(text, fts_owner(user_id))
+        """Full-text search over the caller's active items of ``table``.
+
+        ``df`` (term → fraction of the caller's records containing it) drops very common
+        terms from the query, which keeps FTS fast on large memories.
+        """
+        match = build_fts_query(text, fts_owner(user_id), df=df)
         if match is None or limit <= 0:
             return []
         return await self.db.read(
@@ -127,6 +132,22 @@ class SqliteSemanticStore:
         return await self.db.read(
             lambda conn: sql.temporal_search(conn, user_id, since, until, limit)
         )
+
+    async def records_with_fts(
+        self, user_id: str, ids: Sequence[str]
+    ) -> tuple[dict[str, MemoryRecord], dict[str, tuple[str, str]]]:
+        """The caller's records with these ids and their indexed ``(fts_text, fts_tags)``."""
+        if not ids:
+            return {}, {}
+        return await self.db.read(lambda conn: sql.fetch_records_with_fts(conn, user_id, ids))
+
+    async def composites_with_fts(
+        self, user_id: str, ids: Sequence[str]
+    ) -> tuple[dict[str, CompositeRecord], dict[str, tuple[str, str]]]:
+        """The caller's composites with these ids and their indexed ``(fts_text, fts_tags)``."""
+        if not ids:
+            return {}, {}
+        return await self.db.read(lambda conn: sql.fetch_composites_with_fts(conn, user_id, ids))
 
     async def fts_columns(
         self, user_id: str, record_ids: Sequence[str], composite_ids: Sequence[str]
