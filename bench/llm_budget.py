@@ -31,6 +31,7 @@ from locomo import sessions_of, turn_content  # noqa: E402
 from lycheemem.bootstrap import AppContext, build_context  # noqa: E402
 from lycheemem.memory.clock import parse_ts  # noqa: E402
 from lycheemem.memory.protocols import ChatMessage, LLMUsage  # noqa: E402
+from lycheemem.pipeline.consolidation import LLM_RELATED_MIN_SIMILARITY  # noqa: E402
 from lycheemem.providers.tokens import build_token_counter  # noqa: E402
 from lycheemem.testing import (  # noqa: E402
     ScriptedLLM,
@@ -289,10 +290,10 @@ def render(per_turn: dict, batched: dict, locomo: list[dict], locomo_path: Path)
         "extraction reply turns *every* turn into one record that repeats the whole turn",
         "twice (semantic + normalized text), so the completion tokens and the new-record part",
         "of each fusion prompt are a pessimistic upper bound (LoCoMo turns are mostly chit-chat",
-        "that a real extractor skips). The fixed part is about 880 prompt+schema tokens per",
-        "extraction and 530 per fusion call; raw turn text is about 28 000 tokens. Fusion sees",
-        "at most 3 close neighbours (cosine ≥ 0.5) per new record and 16 in all, and is skipped",
-        "when no new record has one.",
+        "that a real extractor skips). The fixed part is about 750 prompt+schema tokens per",
+        "extraction and 444 per fusion call; raw turn text is about 28 000 tokens. Fusion sees",
+        f"at most 3 close neighbours (cosine ≥ {LLM_RELATED_MIN_SIMILARITY}) per new record and"
+        " 16 in all, and is skipped when no new record has one.",
         "",
     ]
     return "\n".join(lines)
