@@ -378,34 +378,31 @@ def insert_composite(
     _write_item_sessions(conn, user, cid, composite.sources)
 
 
+def _fetch_rows(
+    conn: sqlite3.Connection, table: str, id_column: str, user_id: str, ids: Sequence[str]
+) -> list[sqlite3.Row]:
+    rows: list[sqlite3.Row] = []
+    for part in chunks(list(ids)):
+        rows += conn.execute(
+            f"SELECT * FROM {table} WHERE user_id = ? AND {id_column} IN"
+            f" ({placeholders(len(part))})",
+            (user_id, *part),
+        ).fetchall()
+    return rows
+
+
 def fetch_records(
     conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
 ) -> dict[str, MemoryRecord]:
     """The caller's records with these ids (missing ids are absent from the result)."""
-    found: dict[str, MemoryRecord] = {}
-    for part in chunks(list(ids)):
-        rows = conn.execute(
-            f"SELECT * FROM memory_records WHERE user_id = ? AND record_id IN"
-            f" ({placeholders(len(part))})",
-            (user_id, *part),
-        ).fetchall()
-        found.update((row["record_id"], record_from_row(row)) for row in rows)
-    return found
+    return fetch_records_with_fts(conn, user_id, ids)[0]
 
 
 def fetch_composites(
     conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
 ) -> dict[str, CompositeRecord]:
     """The caller's composites with these ids."""
-    found: dict[str, CompositeRecord] = {}
-    for part in chunks(list(ids)):
-        rows = conn.execute(
-            f"SELECT * FROM composite_records WHERE user_id = ? AND composite_id IN"
-            f" ({placeholders(len(part))})",
-            (user_id, *part),
-        ).fetchall()
-        found.update((row["composite_id"], composite_from_row(row)) for row in rows)
-    return found
+    return fetch_composites_with_fts(conn, user_id, ids)[0]
 
 
 def fts_search(
@@ -608,22 +605,6 @@ def temporal_search(
     return found[:limit]
 
 
-def fts_columns(
-    conn: sqlite3.Connection, user_id: str, table: str, ids: Sequence[str]
-) -> dict[str, tuple[str, str]]:
-    """The indexed ``fts_text`` and ``fts_tags`` of items (for lexical scoring)."""
-    column = "record_id" if table == "memory_records" else "composite_id"
-    found: dict[str, tuple[str, str]] = {}
-    for part in chunks(list(ids)):
-        rows = conn.execute(
-            f"SELECT {column}, fts_text, fts_tags FROM {table} WHERE user_id = ? AND {column} IN"
-            f" ({placeholders(len(part))})",
-            (user_id, *part),
-        ).fetchall()
-        found.update((row[0], (row[1], row[2])) for row in rows)
-    return found
-
-
 def term_stats(
     conn: sqlite3.Connection, user_id: str, terms: Sequence[str]
 ) -> tuple[int, dict[str, int]]:
@@ -646,33 +627,19 @@ def fetch_records_with_fts(
     conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
 ) -> tuple[dict[str, MemoryRecord], dict[str, tuple[str, str]]]:
     """Records with these ids plus their indexed FTS columns, in one read."""
-    records: dict[str, MemoryRecord] = {}
-    columns: dict[str, tuple[str, str]] = {}
-    for part in chunks(list(ids)):
-        rows = conn.execute(
-            f"SELECT * FROM memory_records WHERE user_id = ? AND record_id IN"
-            f" ({placeholders(len(part))})",
-            (user_id, *part),
-        ).fetchall()
-        for row in rows:
-            records[row["record_id"]] = record_from_row(row)
-            columns[row["record_id"]] = (row["fts_text"], row["fts_tags"])
-    return records, columns
+    rows = _fetch_rows(conn, "memory_records", "record_id", user_id, ids)
+    return (
+        {row["record_id"]: record_from_row(row) for row in rows},
+        {row["record_id"]: (row["fts_text"], row["fts_tags"]) for row in rows},
+    )
 
 
 def fetch_composites_with_fts(
     conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
 ) -> tuple[dict[str, CompositeRecord], dict[str, tuple[str, str]]]:
     """Composites with these ids plus their indexed FTS columns, in one read."""
-    composites: dict[str, CompositeRecord] = {}
-    columns: dict[str, tuple[str, str]] = {}
-    for part in chunks(list(ids)):
-        rows = conn.execute(
-            f"SELECT * FROM composite_records WHERE user_id = ? AND composite_id IN"
-            f" ({placeholders(len(part))})",
-            (user_id, *part),
-        ).fetchall()
-        for row in rows:
-            composites[row["composite_id"]] = composite_from_row(row)
-            columns[row["composite_id"]] = (row["fts_text"], row["fts_tags"])
-    return composites, columns
+    rows = _fetch_rows(conn, "composite_records", "composite_id", user_id, ids)
+    return (
+        {row["composite_id"]: composite_from_row(row) for row in rows},
+        {row["composite_id"]: (row["fts_text"], row["fts_tags"]) for row in rows},
+    )

@@ -149,18 +149,6 @@ class SqliteSemanticStore:
             return {}, {}
         return await self.db.read(lambda conn: sql.fetch_composites_with_fts(conn, user_id, ids))
 
-    async def fts_columns(
-        self, user_id: str, record_ids: Sequence[str], composite_ids: Sequence[str]
-    ) -> dict[str, tuple[str, str]]:
-        """Indexed ``(fts_text, fts_tags)`` of the given items."""
-
-        def read(conn: sqlite3.Connection) -> dict[str, tuple[str, str]]:
-            found = sql.fts_columns(conn, user_id, "memory_records", record_ids)
-            found.update(sql.fts_columns(conn, user_id, "composite_records", composite_ids))
-            return found
-
-        return await self.db.read(read)
-
     def record_retrieval_nowait(self, log: UsageLog, skill_ids: Sequence[str], now: str) -> bool:
         """Queue the usage log and counter updates on the writer (not awaited)."""
         return self.db.write_nowait(lambda conn: record_retrieval(conn, log, skill_ids, now))
