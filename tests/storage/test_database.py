@@ -73,3 +73,14 @@ async def test_closed_database_refuses_work(tmp_path) -> None:
     db = Database(tmp_path / "x.db")
     with pytest.raises(StorageError):
         await db.read(lambda c: 1)
+
+
+async def test_drain_waits_for_queued_writes(tmp_path) -> None:
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    for i in range(20):
+        db.write_nowait(lambda c, i=i: c.execute("INSERT INTO meta VALUES (?, 'v')", (f"k{i}",)))
+    await db.drain()
+    count = await db.read(lambda c: c.execute("SELECT COUNT(*) FROM meta").fetchone()[0])
+    assert count == 20 and db.queue_depth == 0
+    await db.close()

@@ -443,7 +443,12 @@ class MemoryTransfer:
     async def export_lines(
         self, *, user_id: str, include_sessions: bool, include_usage_logs: bool
     ) -> AsyncIterator[str]:
-        """Yield the JSONL export of the caller, one line (with newline) at a time."""
+        """Yield the JSONL export of the caller, one line (with newline) at a time.
+
+        Queued fire-and-forget writes (usage logs, retrieval counters) land first, so the
+        export holds everything a response has already reported.
+        """
+        await self.db.drain()
         counts = await self.db.read(lambda conn: sql.export_counts(conn, user_id))
         if not include_sessions:
             for name in ("sessions", "turns", "summaries"):

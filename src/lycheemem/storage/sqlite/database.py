@@ -160,6 +160,10 @@ class Database:
         future.add_done_callback(self._nowait_done)
         return True
 
+    async def drain(self) -> None:
+        """Wait until every write queued so far (``write_nowait`` included) has run."""
+        await self.write(lambda conn: None)
+
     @property
     def queue_depth(self) -> int:
         """Fire-and-forget writes waiting for the writer thread."""
