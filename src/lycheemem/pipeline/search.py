@@ -288,13 +288,18 @@ class SemanticSearch:
     async def _fts(
         self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: Callable[[str], float]
     ) -> None:
-        for text in plan.semantic_queries:
+        searches = [
+            (kind, self._store.fts(user_id, text, table=table, limit=cap, df=df))
+            for text in plan.semantic_queries
             for table, kind, cap in (
                 ("memory_records", "record", limit),
                 ("composite_records", "composite", max(1, limit // 3)),
-            ):
-                for hit in await self._store.fts(user_id, text, table=table, limit=cap, df=df):
-                    pool.add(hit.item_id, kind, "fts", rank=hit.rank)
+            )
+        ]
+        results = await asyncio.gather(*(search for _, search in searches))
+        for (kind, _), hits in zip(searches, results, strict=True):
+            for hit in hits:
+                pool.add(hit.item_id, kind, "fts", rank=hit.rank)
 
     async def _vector(
         self, user_id: str, sem: np.ndarray, prag: np.ndarray, limit: int, pool: _Pool

@@ -534,7 +534,7 @@ def tag_search(
     user_id: str,
     wanted: dict[str, Sequence[str]],
     limit: int,
-    max_per_tag: int = 2000,
+    max_per_tag: int = 200,
 ) -> list[tuple[str, str, set[str]]]:
     """Active items whose tags equal any wanted value, ranked by the number of kinds matched.
 
