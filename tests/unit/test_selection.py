@@ -351,3 +351,30 @@ def test_should_expand_children() -> None:
     )
     leaf = rec(2, 0.5, "Deploy with helm.", tool_tags=["helm"])
     assert not should_expand_children(leaf, plan_hints=["helm"], query_terms=[])
+
+
+def test_items_without_new_source_turns_wait_for_backfill() -> None:
+    from lycheemem.memory.models import SourceRef
+
+    def sourced(n: int, turn: int, score: float) -> Candidate:
+        item = MemoryRecord(
+            record_id=f"r{n}",
+            user_id="",
+            memory_type="fact",
+            semantic_text=f"fact number {n}",
+            normalized_text=f"fact number {n} distinct words {n * 7}",
+            created_at="2026-01-01T00:00:00.000Z",
+            updated_at="2026-01-01T00:00:00.000Z",
+            source_session_id="s",
+            source_turn_ids=[turn],
+            sources=[SourceRef("s", [turn], [])],
+        )
+        candidate = Candidate.from_item(item)
+        candidate.score = score
+        return candidate
+
+    same_turn = [sourced(1, 0, 0.9), sourced(2, 0, 0.8), sourced(3, 1, 0.7)]
+    picked = select_composite_first(same_turn, top_k=2, tree_mode="balanced")
+    assert [c.item_id for c in picked] == ["r1", "r3"]
+    backfilled = select_composite_first(same_turn, top_k=3, tree_mode="balanced")
+    assert [c.item_id for c in backfilled] == ["r1", "r3", "r2"]

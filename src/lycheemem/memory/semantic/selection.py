@@ -221,6 +221,7 @@ class _Selector:
         self.selected_ids: set[str] = set()
         self._values: dict[int, set[str]] = {}
         self._haystacks: dict[int, str] = {}
+        self.covered_turns: set[tuple[str, int]] = set()
 
     def run(self, top_k: int) -> list[Candidate]:
         for i in self.order:
@@ -238,6 +239,8 @@ class _Selector:
     def _walk_step(self, i: int) -> None:
         if not self._selectable(i):
             return
+        if self._adds_no_source(i):
+            return  # deferred to backfill: its evidence is already in the selection
         if self.mode == "root_only":
             if not self.covering[i]:
                 self._select(i)
@@ -262,6 +265,16 @@ class _Selector:
     def _select(self, i: int) -> None:
         self.selected.append(i)
         self.selected_ids.add(self.pool[i].item_id)
+        self.covered_turns |= _source_turns(self.pool[i].item)
+
+    def _adds_no_source(self, i: int) -> bool:
+        """True when every conversation turn the item comes from is already behind a selection.
+
+        Such items are mostly other sentences of the same statement; the main walk prefers
+        items with new evidence and backfill still takes these when slots remain.
+        """
+        turns = _source_turns(self.pool[i].item)
+        return bool(turns) and turns <= self.covered_turns
 
     def _near_duplicate(self, i: int) -> bool:
         if not self.selected:
@@ -322,6 +335,14 @@ class _Selector:
         if hay is None:
             hay = self._haystacks[composite] = _haystack(self.pool[composite].item)
         return any(not _contains_term(hay, v) for v in values)
+
+
+def _source_turns(item: MemoryRecord | CompositeRecord) -> frozenset[tuple[str, int]]:
+    """(session, turn index) pairs an item derives from."""
+    pairs = {(source.session_id, turn) for source in item.sources for turn in source.turn_ids}
+    if isinstance(item, MemoryRecord) and item.source_session_id:
+        pairs.update((item.source_session_id, turn) for turn in item.source_turn_ids)
+    return frozenset(pairs)
 
 
 def _vector_matrix(pool: Sequence[Candidate]) -> tuple[np.ndarray, list[bool]]:
