@@ -3,10 +3,13 @@
 Runs the real pipeline in-process with a counting scripted LLM (no network, no model):
 prompt tokens are counted with tiktoken ``cl100k_base`` on the exact messages LycheeMem
 sends; completion tokens are counted on the scripted replies, which stand in for a real
-model's output (extraction echoes each user turn as one record, so its size is realistic;
-fusion replies are minimal). Writes the figures to ``bench/LLM_BUDGET.md``.
+model's output. The extraction stand-in is ``heuristic`` (the records the memory-only
+encoder extracts from the batch, in the ``ExtractionResult`` shape) or ``echo`` (every
+user turn as one record); fusion replies are minimal. The LoCoMo table always reports both
+stand-ins. Writes the figures to ``bench/LLM_BUDGET.md``.
 
     python bench/llm_budget.py [--locomo ../shared/data/locomo-dev/26.json]
+                               [--stand-in heuristic|echo]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from locomo import sessions_of, turn_content  # noqa: E402
 
 from lycheemem.bootstrap import AppContext, build_context  # noqa: E402
+from lycheemem.config import Settings  # noqa: E402
 from lycheemem.memory.clock import parse_ts  # noqa: E402
 from lycheemem.memory.protocols import ChatMessage, LLMUsage  # noqa: E402
 from lycheemem.pipeline.consolidation import LLM_RELATED_MIN_SIMILARITY  # noqa: E402
@@ -36,12 +40,15 @@ from lycheemem.providers.tokens import build_token_counter  # noqa: E402
 from lycheemem.testing import (  # noqa: E402
     ScriptedLLM,
     echo_extraction,
+    heuristic_extraction,
     make_test_settings,
     purpose_script,
 )
 
 DEFAULT_LOCOMO = ROOT.parent / "shared" / "data" / "locomo-dev" / "26.json"
 OUTPUT = ROOT / "bench" / "LLM_BUDGET.md"
+DEFAULT_BATCH_TURNS = Settings.model_fields["consolidate_batch_turns"].default
+DEFAULT_BATCH_CHARS = Settings.model_fields["consolidate_batch_chars"].default
 ANSWER_PATH = ("plan", "judge", "reason", "compress")
 CONSOLIDATION = ("extract", "fuse")
 
@@ -72,14 +79,14 @@ class CountingLLM(ScriptedLLM):
 
     def __init__(self, script: Any) -> None:
         super().__init__(script)
-        self._tokens = build_token_counter()
+        self.tokens = build_token_counter()
 
     def _usage(self, messages: Sequence[ChatMessage], purpose: str, text: str) -> LLMUsage:
         usage = LLMUsage(
             purpose=purpose,
             model=self.model,
-            input_tokens=sum(self._tokens.count(m["content"]) + 4 for m in messages),
-            output_tokens=self._tokens.count(text),
+            input_tokens=sum(self.tokens.count(m["content"]) + 4 for m in messages),
+            output_tokens=self.tokens.count(text),
         )
         self._record(usage)
         return usage
@@ -114,14 +121,17 @@ def _reason(messages: Sequence[ChatMessage]) -> str:
     return "Here is what I found in memory [1]: use the documented steps and commands."
 
 
-def make_llm() -> CountingLLM:
+STAND_INS = {"heuristic": heuristic_extraction, "echo": echo_extraction}
+
+
+def make_llm(stand_in: str = "heuristic") -> CountingLLM:
     """The counting LLM with a reply for every purpose the pipeline uses."""
     return CountingLLM(
         purpose_script(
             {
                 "plan": PLAN_REPLY,
                 "reason": _reason,
-                "extract": echo_extraction,
+                "extract": STAND_INS[stand_in],
                 "fuse": {"decisions": [], "composites": []},
                 "compress": "<summary>## Context\nEarlier conversation.</summary>",
             }
@@ -137,9 +147,11 @@ async def open_app(tmp: Path, llm: CountingLLM, **overrides: Any) -> AppContext:
     return ctx
 
 
-async def chat_budget(tmp: Path, *, consolidate_each_turn: bool) -> dict[str, Any]:
+async def chat_budget(
+    tmp: Path, *, consolidate_each_turn: bool, stand_in: str = "heuristic"
+) -> dict[str, Any]:
     """Per-turn answer-path calls; consolidation per turn (debounce 0) or once at the end."""
-    llm = make_llm()
+    llm = make_llm(stand_in)
     ctx = await open_app(tmp, llm, auto_consolidate=False)
     turns: list[dict[str, Any]] = []
     consolidation = Tally()
@@ -173,10 +185,28 @@ async def chat_budget(tmp: Path, *, consolidate_each_turn: bool) -> dict[str, An
     return {"turns": turns, "consolidation": consolidation}
 
 
-async def locomo_budget(tmp: Path, path: Path, batch_turns: int = 12) -> dict[str, Any]:
+def _extracted_records(llm: CountingLLM) -> int:
+    return sum(
+        len(json.loads(call.reply).get("records", []))
+        for call in llm.calls
+        if call.purpose == "extract"
+    )
+
+
+def _system_tokens(llm: CountingLLM, purpose: str) -> int:
+    """Tokens of the fixed system message (instructions + schema hint) of one call."""
+    for call in llm.calls:
+        if call.purpose == purpose:
+            return llm.tokens.count(call.messages[0]["content"])
+    return 0
+
+
+async def locomo_budget(
+    tmp: Path, path: Path, batch_turns: int = DEFAULT_BATCH_TURNS, stand_in: str = "heuristic"
+) -> dict[str, Any]:
     """Construction cost of one LoCoMo conversation: every turn appended and consolidated."""
     conversation = json.loads(path.read_text())
-    llm = make_llm()
+    llm = make_llm(stand_in)
     ctx = await open_app(tmp, llm, auto_consolidate=False, consolidate_batch_turns=batch_turns)
     turn_count = 0
     try:
@@ -201,6 +231,9 @@ async def locomo_budget(tmp: Path, path: Path, batch_turns: int = 12) -> dict[st
         "turns": turn_count,
         "sessions": sessions,
         "batch_turns": batch_turns,
+        "stand_in": stand_in,
+        "records": _extracted_records(llm),
+        "fixed": {p: _system_tokens(llm, p) for p in CONSOLIDATION},
         "tally": tally(llm.usage_log, CONSOLIDATION),
     }
 
@@ -209,7 +242,9 @@ def _row(cells: Sequence[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
-def render(per_turn: dict, batched: dict, locomo: list[dict], locomo_path: Path) -> str:
+def render(
+    per_turn: dict, batched: dict, locomo: list[dict], locomo_path: Path, stand_in: str
+) -> str:
     """The Markdown report."""
     turns = per_turn["turns"]
     answer_calls = [t["calls"] for t in turns]
@@ -220,7 +255,9 @@ def render(per_turn: dict, batched: dict, locomo: list[dict], locomo_path: Path)
         "Generated by `python bench/llm_budget.py` (counting scripted LLM; prompt tokens are",
         "exact tiktoken `cl100k_base` counts of the messages LycheeMem sends, completion tokens",
         "are counted on scripted stand-in replies). Settings: defaults (`LYCHEEMEM_PLANNER=auto`,",
-        "`LYCHEEMEM_SYNTH_JUDGE=threshold`, batches of 12 turns / 12 000 chars).",
+        f"`LYCHEEMEM_SYNTH_JUDGE=threshold`, batches of {DEFAULT_BATCH_TURNS} turns / "
+        f"{DEFAULT_BATCH_CHARS} chars). Extraction",
+        f"stand-in of the chat sections: `{stand_in}`; the LoCoMo section reports both.",
         "",
         f"## Answer path per `/chat` turn ({n}-turn scripted conversation)",
         "",
@@ -269,46 +306,90 @@ def render(per_turn: dict, batched: dict, locomo: list[dict], locomo_path: Path)
         "turn after the watermark in batches, with 1 extraction call per batch plus 1 fusion call "
         "only when a new record has a close existing neighbour.",
         "",
+    ]
+    return "\n".join(lines + _render_locomo(locomo, locomo_path))
+
+
+def _render_locomo(locomo: list[dict], locomo_path: Path) -> list[str]:
+    """The LoCoMo construction section: one row per stand-in and batch size."""
+    first = locomo[0]
+    lines = [
         f"## Construction of one LoCoMo conversation (`{locomo_path.name}`)",
         "",
-        f"{locomo[0]['turns']} turns in {locomo[0]['sessions']} sessions, one consolidation per "
-        "session.",
+        f"{first['turns']} turns in {first['sessions']} sessions, one consolidation per session.",
         "",
-        _row(["batch turns", "LLM calls", "purposes", "prompt tok", "completion tok", "total"]),
-        _row(["---"] * 6),
+        _row(
+            [
+                "stand-in",
+                "batch turns",
+                "LLM calls",
+                "purposes",
+                "records extracted",
+                "prompt tok",
+                "completion tok",
+                "total",
+            ]
+        ),
+        _row(["---"] * 8),
     ]
     for run in locomo:
         t: Tally = run["tally"]
         purposes = ", ".join(f"{k}×{v}" for k, v in t.purposes.items())
         total = t.input_tokens + t.output_tokens
         lines.append(
-            _row([run["batch_turns"], t.calls, purposes, t.input_tokens, t.output_tokens, total])
+            _row(
+                [
+                    f"`{run['stand_in']}`",
+                    run["batch_turns"],
+                    t.calls,
+                    purposes,
+                    run["records"],
+                    t.input_tokens,
+                    t.output_tokens,
+                    f"**{total}**" if run["batch_turns"] == DEFAULT_BATCH_TURNS else total,
+                ]
+            )
         )
+    fixed = first["fixed"]
     lines += [
         "",
-        "Target: ≤ 100 000 tokens per conversation. Reading the figures: the scripted",
-        "extraction reply turns *every* turn into one record that repeats the whole turn",
-        "twice (semantic + normalized text), so the completion tokens and the new-record part",
-        "of each fusion prompt are a pessimistic upper bound (LoCoMo turns are mostly chit-chat",
-        "that a real extractor skips). The fixed part is about 750 prompt+schema tokens per",
-        "extraction and 444 per fusion call; raw turn text is about 28 000 tokens. Fusion sees",
-        f"at most 3 close neighbours (cosine ≥ {LLM_RELATED_MIN_SIMILARITY}) per new record and"
-        " 16 in all, and is skipped when no new record has one.",
+        "Target: ≤ 100 000 tokens per conversation. The completion tokens (and the new-record",
+        "part of each fusion prompt) depend on the stand-in reply; neither stand-in is a real",
+        "model, together they show the range:",
+        "",
+        "- `heuristic`: the scripted extractor answers with what the deterministic memory-only",
+        "  encoder (`heuristic_encoder.encode_turns`) extracts from the batch turns, serialised in",
+        "  the `ExtractionResult` JSON shape (empty lists and nulls left out, as the prompt asks).",
+        "  That encoder keeps information-bearing sentences and drops chit-chat/questions, so it",
+        "  is a reasonable proxy of an extractor's output size. On LoCoMo it still keeps about two",
+        "  sentence-level records per turn (each with a lower-cased `normalized_text` copy and",
+        "  often a `(replying to …)` suffix), more than an extractor that merges a turn's facts",
+        "  would write, so its completion side is on the high side.",
+        "- `echo`: every turn becomes one record that repeats the whole turn twice (semantic +",
+        "  normalized text): fewer, longer records and fewer fusion calls.",
+        "",
+        f"The fixed part is {fixed['extract']} prompt+schema tokens per extraction call and "
+        f"{fixed['fuse']} per fusion call. Fusion sees at most 3 close neighbours (cosine ≥ "
+        f"{LLM_RELATED_MIN_SIMILARITY}) per new record and 16 in all, and is skipped when no new "
+        "record has one. Batch size 12 was the default until the batch-size decision in "
+        "docs/DECISIONS.md.",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
-async def main_async(locomo_path: Path) -> str:
-    """Run the three measurements and render the report."""
+async def main_async(locomo_path: Path, stand_in: str = "heuristic") -> str:
+    """Run the measurements and render the report."""
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
-        per_turn = await chat_budget(Path(a), consolidate_each_turn=True)
-        batched = await chat_budget(Path(b), consolidate_each_turn=False)
+        per_turn = await chat_budget(Path(a), consolidate_each_turn=True, stand_in=stand_in)
+        batched = await chat_budget(Path(b), consolidate_each_turn=False, stand_in=stand_in)
     locomo = []
-    for batch_turns in (12, 24):
-        with tempfile.TemporaryDirectory() as c:
-            locomo.append(await locomo_budget(Path(c), locomo_path, batch_turns))
-    return render(per_turn, batched, locomo, locomo_path)
+    others = [s for s in STAND_INS if s != stand_in]
+    for reply in (stand_in, *others):
+        for batch_turns in (DEFAULT_BATCH_TURNS, 12):
+            with tempfile.TemporaryDirectory() as c:
+                locomo.append(await locomo_budget(Path(c), locomo_path, batch_turns, reply))
+    return render(per_turn, batched, locomo, locomo_path, stand_in)
 
 
 def main() -> None:
@@ -316,8 +397,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--locomo", type=Path, default=DEFAULT_LOCOMO)
     parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--stand-in", choices=sorted(STAND_INS), default="heuristic")
     args = parser.parse_args()
-    report = asyncio.run(main_async(args.locomo))
+    report = asyncio.run(main_async(args.locomo, args.stand_in))
     args.output.write_text(report)
     print(report)
 

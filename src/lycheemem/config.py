@@ -122,7 +122,7 @@ class Settings(BaseSettings):
     # consolidation
     auto_consolidate: bool = True
     consolidate_debounce_s: float = Field(5, ge=0)
-    consolidate_batch_turns: int = Field(12, ge=1, le=200)
+    consolidate_batch_turns: int = Field(24, ge=1, le=200)
     consolidate_batch_chars: int = Field(12_000, ge=500)
     consolidate_context_turns: int = Field(4, ge=0, le=50)
     dedup_threshold: float = Field(0.92, ge=0, le=1)

@@ -20,6 +20,7 @@ import numpy as np
 
 from lycheemem.config import Settings, load_settings
 from lycheemem.errors import LLMError
+from lycheemem.memory.models import ExtractedRecord, Turn
 from lycheemem.memory.protocols import ChatMessage, EmbedKind, LLMResponse, LLMUsage
 from lycheemem.providers.embedding.base import l2_normalise
 from lycheemem.providers.llm.base import BaseLLM
@@ -33,6 +34,7 @@ __all__ = [
     "make_test_settings",
     "purpose_script",
     "echo_extraction",
+    "heuristic_extraction",
 ]
 
 TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -204,22 +206,98 @@ def purpose_script(replies: dict[str, PurposeReply]) -> ReplyFn:
     return answer
 
 
-_BATCH_TURN = re.compile(r"^\[turn_index=(\d+) [^\]]*role=(user|assistant)[^\]]*\] (.+)$", re.M)
+_TURN_HEAD = re.compile(r"^\[(\d+) (user|assistant)(?: ([^\]]+))?\] ?(.*)$")
+_TIME_LINE = re.compile(r"^@ (\d{4}-\d\d-\d\d \d\d:\d\d)")
+_TIMEZONE = re.compile(r"^Timezone: (\S+)", re.M)
+_NAME_PREFIX = re.compile(r"^([A-Z][\w.'-]*(?: [A-Z][\w.'-]*)?): ")
+
+
+def _section(prompt: str, start: str, end: str) -> str:
+    return prompt.split(start, 1)[-1].split(end, 1)[0] if start in prompt else ""
+
+
+def _parse_turns(block: str) -> list[Turn]:
+    """Turns rendered by the extraction prompt (``@ time`` lines, ``[n role speaker] text``)."""
+    turns: list[Turn] = []
+    when = ""
+    for line in block.strip().splitlines():
+        stamp, head = _TIME_LINE.match(line), _TURN_HEAD.match(line)
+        if stamp:
+            when = stamp.group(1).replace(" ", "T")
+        elif head:
+            index, role, speaker, text = head.groups()
+            named = _NAME_PREFIX.match(text)
+            # The prompt leaves out a speaker that already opens the content ("Ann: ...").
+            speaker = speaker or (named.group(1) if named else None)
+            turns.append(Turn("", "", int(index), role, text, when, speaker=speaker))  # type: ignore[arg-type]
+        elif turns:  # a continuation line of a multi-line turn
+            turns[-1].content += "\n" + line
+    return turns
+
+
+def _record_json(record: ExtractedRecord) -> dict[str, Any]:
+    # Empty lists and nulls are left out, as the extraction prompt asks.
+    temporal = {k: v for k, v in record.temporal.as_dict().items() if v}
+    fields = {
+        "memory_type": record.memory_type,
+        "semantic_text": record.semantic_text,
+        "normalized_text": record.normalized_text,
+        "entities": record.entities,
+        "temporal": temporal,
+        "task_tags": record.task_tags,
+        "tool_tags": record.tool_tags,
+        "constraint_tags": record.constraint_tags,
+        "failure_tags": record.failure_tags,
+        "affordance_tags": record.affordance_tags,
+        "source_turn_indexes": record.source_turn_indexes,
+        "source_role": record.source_role,
+    }
+    return {k: v for k, v in fields.items() if v}
+
+
+def heuristic_extraction(messages: Sequence[ChatMessage]) -> dict[str, Any]:
+    """An extraction reply holding what the memory-only encoder extracts from the batch.
+
+    Mirrors memory-only consolidation (the last context turn is read for whom the batch
+    answers, its own records are dropped) and serialises the records and skills in the
+    ``ExtractionResult`` shape, so the reply's size is that of a plausible extractor: it
+    keeps information-bearing sentences and drops chit-chat and questions.
+    """
+    from lycheemem.memory.semantic.heuristic_encoder import encode_turns
+
+    prompt = messages[-1]["content"]
+    zone = _TIMEZONE.search(prompt)
+    batch = _parse_turns(_section(prompt, "BATCH TURNS:", "KNOWN MEMORIES:"))
+    lead = _parse_turns(_section(prompt, "CONTEXT TURNS", "BATCH TURNS:"))[-1:]
+    records, skills = encode_turns(
+        [*lead, *batch], user_display_name=None, timezone=zone.group(1) if zone else "UTC"
+    )
+    own = {turn.turn_index for turn in batch}
+    kept = [r for r in records if own.intersection(r.source_turn_indexes)]
+    for record in kept:
+        record.source_turn_indexes = [i for i in record.source_turn_indexes if i in own]
+    return {
+        "has_novelty": bool(kept or skills),
+        "records": [_record_json(r) for r in kept],
+        "skills": [
+            {"intent": s.intent, "doc_markdown": s.doc_markdown, "conditions": s.conditions}
+            for s in skills
+        ],
+    }
 
 
 def echo_extraction(messages: Sequence[ChatMessage]) -> dict[str, Any]:
     """An extraction reply that stores each user turn of the batch as one ``fact`` record."""
-    prompt = messages[-1]["content"]
-    batch = prompt.split("BATCH TURNS:", 1)[-1].split("KNOWN MEMORIES:", 1)[0]
+    batch = _parse_turns(_section(messages[-1]["content"], "BATCH TURNS:", "KNOWN MEMORIES:"))
     records = [
         {
             "memory_type": "fact",
-            "semantic_text": text.strip(),
-            "normalized_text": text.strip().lower(),
-            "source_turn_indexes": [int(index)],
+            "semantic_text": turn.content.strip(),
+            "normalized_text": turn.content.strip().lower(),
+            "source_turn_indexes": [turn.turn_index],
             "source_role": "user",
         }
-        for index, role, text in _BATCH_TURN.findall(batch)
-        if role == "user"
+        for turn in batch
+        if turn.role == "user"
     ]
     return {"has_novelty": bool(records), "records": records, "skills": []}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ def _reply_for(body: dict[str, Any]) -> str:
         user = body["messages"][-1]["content"]
         batch = user.split("BATCH TURNS:", 1)[1].split("KNOWN MEMORIES:", 1)[0]
         lines = [
-            line.split("] ", 1)[1] for line in batch.strip().splitlines() if "role=user" in line
+            line.split("] ", 1)[1]
+            for line in batch.strip().splitlines()
+            if re.match(r"\[\d+ user\b", line)
         ]
         records = [
             {

@@ -36,7 +36,7 @@ from lycheemem.memory.redact import contains_secret
 from lycheemem.memory.semantic import fusion
 from lycheemem.memory.semantic.heuristic_encoder import encode_turns
 from lycheemem.memory.text import canon, composite_id_for, record_id_for
-from lycheemem.pipeline.extraction import llm_extract, llm_fuse
+from lycheemem.pipeline.extraction import known_memories, llm_extract, llm_fuse
 
 __all__ = ["ConsolidationSettings", "Consolidator", "cut_batches"]
 
@@ -82,7 +82,7 @@ class VectorIndex(Protocol):
 class ConsolidationSettings:
     """The consolidation knobs of INTEGRATIONS.md §2."""
 
-    batch_turns: int = 12
+    batch_turns: int = 24
     batch_chars: int = 12_000
     context_turns: int = 4
     dedup_threshold: float = 0.92
@@ -327,8 +327,7 @@ class Consolidator:
     ) -> tuple[list[ExtractedRecord], list[ExtractedSkill], bool]:
         if self._llm is not None:
             related = await self._store.records(batch.user_id, batch.related_ids)
-            known = "\n".join(r.semantic_text for r in related.values())
-            known = f"{batch.known}\n{known}".strip()
+            known = known_memories(batch.known, [r.semantic_text for r in related.values()])
             result = await llm_extract(
                 self._llm, batch.turns, batch.context, known, self.settings.timezone
             )
