@@ -28,6 +28,8 @@ serve: $(VENV)/.installed ## set up .venv and run the server on 127.0.0.1:8000 (
 	$(PY) main.py
 
 test: $(VENV)/.installed-dev ## set up .venv with dev extras and run the whole test suite
+	bash scripts/prepare-plugin-tests.sh
+	bash scripts/prepare-demo-tests.sh
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-dev ## ruff lint and format check

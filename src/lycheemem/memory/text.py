@@ -13,8 +13,11 @@ from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
     "STOPWORDS",
+    "COMMON_TERM_DOCS",
+    "COMMON_TERM_SHARE",
     "build_fts_query",
     "canon",
+    "common_term_share",
     "composite_id_for",
     "fts_document",
     "fts_owner",
@@ -25,6 +28,11 @@ __all__ = [
     "record_id_for",
     "segment",
 ]
+
+# A query term in more of the tenant's records than this share (or count) is "common":
+# it barely ranks, and on a large memory its posting list makes BM25 ranking slow.
+COMMON_TERM_SHARE = 0.2
+COMMON_TERM_DOCS = 2000
 
 _TRAILING = ".。!！?？;；"
 _WS = re.compile(r"\s+")
@@ -218,23 +226,36 @@ def _ordered_groups(text: str) -> list[str]:
     return list(dict.fromkeys(idents + phrases + words))
 
 
+def common_term_share(total: int) -> float:
+    """The document share above which a term is common in a memory of ``total`` records.
+
+    ``COMMON_TERM_SHARE`` up to ``COMMON_TERM_DOCS / COMMON_TERM_SHARE`` records (10,000);
+    beyond that the absolute cap ``COMMON_TERM_DOCS`` takes over, which keeps full-text
+    ranking work bounded as a memory grows.
+    """
+    if total <= 0:
+        return COMMON_TERM_SHARE
+    return min(COMMON_TERM_SHARE, COMMON_TERM_DOCS / total)
+
+
 def build_fts_query(
     text: str,
     owner: str,
     max_groups: int = 8,
     df: Callable[[str], float] | None = None,
+    max_share: float = COMMON_TERM_SHARE,
 ) -> str | None:
     """Build a safe FTS5 MATCH expression restricted to one owner (MEMORY.md §4.3).
 
     Every term is a double-quoted string, so FTS operators in user input are inert. With
     ``df`` (fraction of documents containing a group key; CJK keys are space-joined
-    bigrams), groups above 0.2 are dropped, keeping the rarest one if all would go.
-    Returns None when nothing searchable remains.
+    bigrams), groups above ``max_share`` are dropped, keeping the rarest one if all would
+    go. Returns None when nothing searchable remains.
     """
     groups = _ordered_groups(text)
     if df is not None and groups:
         freqs = {g: df(g) for g in groups}
-        kept = [g for g in groups if freqs[g] <= 0.2]
+        kept = [g for g in groups if freqs[g] <= max_share]
         groups = kept or [min(groups, key=lambda g: freqs[g])]
     groups = groups[: max(0, max_groups)]
     if not groups:

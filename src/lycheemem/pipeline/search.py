@@ -43,7 +43,7 @@ from lycheemem.memory.semantic.selection import (
     select_composite_first,
     should_expand_children,
 )
-from lycheemem.memory.text import query_terms
+from lycheemem.memory.text import COMMON_TERM_SHARE, common_term_share, query_terms
 
 __all__ = ["PlanRefiner", "SearchConfig", "SearchOutcome", "SemanticSearch"]
 
@@ -94,6 +94,17 @@ class SearchOutcome:
     def total(self) -> int:
         """Provenance items plus skills."""
         return len(self.provenance) + len(self.skills)
+
+
+@dataclass(slots=True, frozen=True)
+class _TermShares:
+    """Query terms' document shares in the caller's memory and the share that is common."""
+
+    shares: dict[str, float] = field(default_factory=dict)
+    max_share: float = COMMON_TERM_SHARE
+
+    def __call__(self, term: str) -> float:
+        return self.shares.get(term, 0.0)
 
 
 class _Pool:
@@ -176,11 +187,14 @@ class SemanticSearch:
             plan = await planner(query, plan, state, recent_context, reference)
         planned = time.perf_counter()
         selected: list[Candidate] = []
-        sem_vecs, prag_vecs = await self._embed_plan(plan)
+        terms = query_terms(query)
+        # Term statistics (SQLite) and query embedding (model thread) do not depend on each other.
+        (sem_vecs, prag_vecs), (term_weights, df) = await asyncio.gather(
+            self._embed_plan(plan),
+            self._term_stats(user_id, terms) if include_graph else _no_term_stats(),
+        )
         recalled = planned
         if include_graph:
-            terms = query_terms(query)
-            term_weights, df = await self._term_stats(user_id, terms)
             pool = await self._recall(user_id, plan, sem_vecs, prag_vecs, top_k, df)
             recalled = time.perf_counter()
             candidates = await self._candidates(user_id, pool, plan, query, top_k)
@@ -234,14 +248,14 @@ class SemanticSearch:
 
     async def _term_stats(
         self, user_id: str, terms: list[str]
-    ) -> tuple[dict[str, float], Callable[[str], float]]:
+    ) -> tuple[dict[str, float], _TermShares]:
         """Per query term: BM25-style IDF in the caller's memory, and its document share."""
         if not terms:
-            return {}, lambda term: 0.0
+            return {}, _TermShares()
         total, freqs = await self._store.term_stats(user_id, terms[:12])
         weights = {t: math.log(1 + (total - df + 0.5) / (df + 0.5)) for t, df in freqs.items()}
         shares = {t: df / total for t, df in freqs.items()} if total else {}
-        return weights, lambda term: shares.get(term, 0.0)
+        return weights, _TermShares(shares, common_term_share(total))
 
     async def _recent(self, user_id: str, session_id: str | None) -> tuple[list[Turn], str]:
         if not session_id:
@@ -267,7 +281,7 @@ class SemanticSearch:
         sem: np.ndarray,
         prag: np.ndarray,
         top_k: int,
-        df: Callable[[str], float],
+        df: _TermShares,
     ) -> _Pool:
         limit = max(3 * top_k, self.config.recall_min)
         pool = _Pool()
@@ -286,10 +300,15 @@ class SemanticSearch:
         return pool
 
     async def _fts(
-        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: Callable[[str], float]
+        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: _TermShares
     ) -> None:
         searches = [
-            (kind, self._store.fts(user_id, text, table=table, limit=cap, df=df))
+            (
+                kind,
+                self._store.fts(
+                    user_id, text, table=table, limit=cap, df=df, max_share=df.max_share
+                ),
+            )
             for text in plan.semantic_queries
             for table, kind, cap in (
                 ("memory_records", "record", limit),
@@ -304,21 +323,24 @@ class SemanticSearch:
     async def _vector(
         self, user_id: str, sem: np.ndarray, prag: np.ndarray, limit: int, pool: _Pool
     ) -> None:
+        searches: list[tuple[str, str, Awaitable[list[list[tuple[str, float]]]]]] = []
         if len(sem):
             for table, kind, cap in (
                 ("memory_records", "record", limit),
                 ("composite_records", "composite", max(1, limit // 3)),
             ):
-                for row in await self._vectors.search(table, user_id, sem, k=cap):
-                    for item_id, _ in row:
-                        pool.add(item_id, kind, "vector")
+                searches.append((kind, "vector", self._vectors.search(table, user_id, sem, k=cap)))
         if len(prag):
-            rows = await self._vectors.search(
+            search = self._vectors.search(
                 "memory_records", user_id, prag, column="normalized_vector", k=limit
             )
+            searches.append(("record", "normalized_vector", search))
+        # Queued together on the index thread: one wake-up instead of one per search.
+        results = await asyncio.gather(*(search for _, _, search in searches))
+        for (kind, channel, _), rows in zip(searches, results, strict=True):
             for row in rows:
                 for item_id, _ in row:
-                    pool.add(item_id, "record", "normalized_vector")
+                    pool.add(item_id, kind, channel)
 
     async def _tags(self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool) -> None:
         wanted = {
@@ -339,7 +361,7 @@ class SemanticSearch:
             pool.add(item_id, kind, "temporal")
 
     async def _biased(
-        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: Callable[[str], float]
+        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: _TermShares
     ) -> None:
         half = max(1, limit // 2)
         if plan.missing_slots:
@@ -361,15 +383,16 @@ class SemanticSearch:
             limit=half,
             memory_types=sorted(set(types)),
             df=df,
+            max_share=df.max_share,
         ):
             pool.add(hit.item_id, "record", "type_bias", rank=hit.rank)
 
     async def _candidates(
         self, user_id: str, pool: _Pool, plan: SearchPlan, query: str, top_k: int
     ) -> list[Candidate]:
-        records, columns = await self._store.records_with_fts(user_id, pool.ids("record"))
-        composites, composite_columns = await self._store.composites_with_fts(
-            user_id, pool.ids("composite")
+        (records, columns), (composites, composite_columns) = await asyncio.gather(
+            self._store.records_with_fts(user_id, pool.ids("record")),
+            self._store.composites_with_fts(user_id, pool.ids("composite")),
         )
         columns.update(composite_columns)
         await self._expand(user_id, plan, query, top_k, pool, records, composites, columns)
@@ -442,11 +465,9 @@ class SemanticSearch:
         fresh = [(i, k) for i, k in dict.fromkeys(added) if i not in pool.kinds][:budget]
         for item_id, kind in fresh:
             pool.add(item_id, kind, "tree")
-        more_records, record_columns = await self._store.records_with_fts(
-            user_id, [i for i, k in fresh if k == "record"]
-        )
-        more_composites, composite_columns = await self._store.composites_with_fts(
-            user_id, [i for i, k in fresh if k == "composite"]
+        (more_records, record_columns), (more_composites, composite_columns) = await asyncio.gather(
+            self._store.records_with_fts(user_id, [i for i, k in fresh if k == "record"]),
+            self._store.composites_with_fts(user_id, [i for i, k in fresh if k == "composite"]),
         )
         records.update(more_records)
         composites.update(more_composites)
@@ -460,8 +481,10 @@ class SemanticSearch:
         for table, ids in (("memory_records", record_ids), ("composite_records", composite_ids)):
             if not ids:
                 continue
-            vec = await self._vectors.get_vectors(table, user_id, ids, "vector")
-            norm = await self._vectors.get_vectors(table, user_id, ids, "normalized_vector")
+            vec, norm = await asyncio.gather(
+                self._vectors.get_vectors(table, user_id, ids, "vector"),
+                self._vectors.get_vectors(table, user_id, ids, "normalized_vector"),
+            )
             for item_id in ids:
                 found[item_id] = (vec.get(item_id), norm.get(item_id))
         return found
@@ -532,6 +555,10 @@ class SemanticSearch:
         )
         self._store.record_retrieval_nowait(log, [s["skill_id"] for s in skills], now)
         return log.log_id
+
+
+async def _no_term_stats() -> tuple[dict[str, float], _TermShares]:
+    return {}, _TermShares()
 
 
 def _ms(start: float, end: float) -> float:

@@ -72,7 +72,9 @@ class Database:
     Promises: ``write`` callbacks run one at a time, each in its own
     transaction (committed on return, rolled back on exception); ``read``
     callbacks see the latest committed state; nothing runs on the event loop;
-    ``close`` is idempotent.
+    ``close`` is idempotent. ``generation`` grows after every write that may change
+    memory records or composites: every write unless its caller passed
+    ``touches_memory=False``. Caches of memory-derived values key on it.
     """
 
     def __init__(
@@ -97,6 +99,7 @@ class Database:
         self._reader_conns: list[sqlite3.Connection] = []
         self._reader_conns_lock = threading.Lock()
         self.schema_version = 0
+        self.generation = 0
 
     # -- lifecycle ---------------------------------------------------------
     async def open(self) -> None:
@@ -141,13 +144,26 @@ class Database:
         pool = self._require(self._reader_pool)
         return await asyncio.get_running_loop().run_in_executor(pool, self._run_read, fn)
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction on the writer thread."""
-        writer = self._require(self._writer)
-        return await asyncio.get_running_loop().run_in_executor(writer, self._run_write, fn)
+    async def write(
+        self, fn: Callable[[sqlite3.Connection], T], *, touches_memory: bool = True
+    ) -> T:
+        """Run ``fn(conn)`` in one ``BEGIN IMMEDIATE`` transaction on the writer thread.
 
-    def write_nowait(self, fn: Callable[[sqlite3.Connection], object]) -> bool:
-        """Queue a fire-and-forget write; returns False (and counts it) when the queue is full."""
+        ``touches_memory=False`` promises ``fn`` changes no memory record or composite
+        (sessions, turns, jobs, usage counters), so ``generation`` stays as it is.
+        """
+        writer = self._require(self._writer)
+        return await asyncio.get_running_loop().run_in_executor(
+            writer, self._run_write, fn, touches_memory
+        )
+
+    def write_nowait(
+        self, fn: Callable[[sqlite3.Connection], object], *, touches_memory: bool = True
+    ) -> bool:
+        """Queue a fire-and-forget write; returns False (and counts it) when the queue is full.
+
+        ``touches_memory`` as for :meth:`write`.
+        """
         writer = self._writer
         if writer is None:
             return False
@@ -156,7 +172,7 @@ class Database:
                 self.dropped_writes += 1
                 return False
             self._nowait_pending += 1
-        future = writer.submit(self._run_write, fn)
+        future = writer.submit(self._run_write, fn, touches_memory)
         future.add_done_callback(self._nowait_done)
         return True
 
@@ -181,7 +197,7 @@ class Database:
             raise StorageError("database is not open")
         return pool
 
-    def _run_write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _run_write(self, fn: Callable[[sqlite3.Connection], T], touches_memory: bool = True) -> T:
         conn = self._writer_conn
         if conn is None:
             raise StorageError("database is not open")
@@ -192,6 +208,9 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        if touches_memory:
+            # Only this thread writes it; readers compare it before and after their reads.
+            self.generation += 1
         return result
 
     def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -100,7 +100,7 @@ class SqliteJobStore:
 
     async def enqueue(self, **fields: Any) -> Job:
         """See ``enqueue_job``."""
-        return await self._db.write(lambda conn: enqueue_job(conn, **fields))
+        return await self._db.write(lambda conn: enqueue_job(conn, **fields), touches_memory=False)
 
     async def claim(
         self,
@@ -137,7 +137,7 @@ class SqliteJobStore:
                     return job_from_row(claimed)
             return None
 
-        return await self._db.write(claim)
+        return await self._db.write(claim, touches_memory=False)
 
     async def renew(self, job_id: str, *, lease_until: str) -> bool:
         """Extend a running job's lease; False if it is no longer running."""
@@ -148,7 +148,8 @@ class SqliteJobStore:
                     (lease_until, job_id),
                 ).rowcount
                 == 1
-            )
+            ),
+            touches_memory=False,
         )
 
     async def is_cancelled(self, job_id: str) -> bool:
@@ -169,7 +170,8 @@ class SqliteJobStore:
                 "UPDATE jobs SET status = 'done', finished_at = ?, result = ?, error = NULL,"
                 " lease_expires_at = NULL WHERE job_id = ?",
                 (now, dump_json(result), job_id),
-            )
+            ),
+            touches_memory=False,
         )
 
     async def fail(
@@ -205,7 +207,7 @@ class SqliteJobStore:
                 (retry_at, error[:2000], dump_json(result), job_id),
             )
 
-        await self._db.write(write)
+        await self._db.write(write, touches_memory=False)
 
     async def cancel(self, job_id: str, *, now: str) -> None:
         """Finish a cancelled job as failed with error ``cancelled``."""
@@ -214,7 +216,8 @@ class SqliteJobStore:
                 "UPDATE jobs SET status = 'failed', finished_at = ?, error = 'cancelled'"
                 " WHERE job_id = ?",
                 (now, job_id),
-            )
+            ),
+            touches_memory=False,
         )
 
     async def requeue_running(self) -> int:
@@ -225,7 +228,8 @@ class SqliteJobStore:
                     "UPDATE jobs SET status = 'queued', lease_expires_at = NULL"
                     " WHERE status = 'running'"
                 ).rowcount
-            )
+            ),
+            touches_memory=False,
         )
 
     async def get(self, user_id: str, job_id: str) -> Job | None:

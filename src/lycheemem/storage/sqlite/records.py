@@ -20,6 +20,7 @@ from lycheemem.storage.sqlite.rows import dump_json, load_json
 __all__ = [
     "TAG_COLUMNS",
     "FtsHit",
+    "active_record_count",
     "covering_composites",
     "delete_items",
     "event_bounds",
@@ -28,6 +29,7 @@ __all__ = [
     "fts_search",
     "insert_composite",
     "save_record",
+    "term_document_counts",
 ]
 
 TAG_COLUMNS = ("task_tags", "tool_tags", "constraint_tags", "failure_tags", "affordance_tags")
@@ -39,6 +41,9 @@ _TAG_KIND = {
     "affordance_tags": "affordance",
 }
 _CHUNK = 500
+# Ranked FTS rows checked per wanted hit in the first batch (later batches grow 4x).
+_FTS_BATCH = 2
+_FTS_TYPED_BATCH = 8
 
 _RECORD_COLUMNS = (
     "record_id",
@@ -383,10 +388,12 @@ def _fetch_rows(
 ) -> list[sqlite3.Row]:
     rows: list[sqlite3.Row] = []
     for part in chunks(list(ids)):
+        # ``+user_id`` keeps the tenant filter but stops the planner from walking the
+        # tenant's whole (user_id, ...) index instead of the unique id index.
         rows += conn.execute(
-            f"SELECT * FROM {table} WHERE user_id = ? AND {id_column} IN"
-            f" ({placeholders(len(part))})",
-            (user_id, *part),
+            f"SELECT * FROM {table} WHERE {id_column} IN ({placeholders(len(part))})"
+            " AND +user_id = ?",
+            (*part, user_id),
         ).fetchall()
     return rows
 
@@ -414,20 +421,62 @@ def fts_search(
     limit: int,
     memory_types: Sequence[str] | None = None,
 ) -> list[FtsHit]:
-    """Active items of ``table`` matching the FTS expression, best BM25 first."""
+    """Active items of ``table`` matching the FTS expression, best BM25 first.
+
+    BM25 ties keep FTS5's rowid order. FTS5 ranks every match without touching the
+    item rows; rows are then read in rank order, a batch at a time, only until ``limit``
+    of them pass the tenant / expiry / type filter. (Joining first read the wide row of
+    every match: tens of thousands for common terms.) The result equals filtering every
+    match before ranking.
+    """
+    if limit <= 0:
+        return []
     id_column = "record_id" if table == "memory_records" else "composite_id"
-    sql = (
-        f"SELECT t.{id_column} AS item_id FROM {table}_fts f JOIN {table} t ON t.id = f.rowid"
-        f" WHERE {table}_fts MATCH ? AND t.user_id = ? AND t.expired = 0"
+    ranked = conn.execute(
+        f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?"
+        f" ORDER BY bm25({table}_fts, 1.0, 0.5, 0.0), rowid",
+        (match,),
     )
-    params: list[Any] = [match, user_id]
-    if memory_types:
-        sql += f" AND t.memory_type IN ({placeholders(len(memory_types))})"
-        params.extend(memory_types)
-    sql += f" ORDER BY bm25({table}_fts, 1.0, 0.5, 0.0) LIMIT ?"
-    params.append(limit)
-    rows = conn.execute(sql, params).fetchall()
-    return [FtsHit(row["item_id"], rank) for rank, row in enumerate(rows)]
+    # Type-filtered searches keep few of the best matches, so they start with a wider batch.
+    batch = limit * (_FTS_TYPED_BATCH if memory_types else _FTS_BATCH)
+    hits: list[str] = []
+    try:
+        while len(hits) < limit:
+            rowids = [row[0] for row in ranked.fetchmany(batch)]
+            if not rowids:
+                break
+            hits += _passing_ids(conn, table, id_column, user_id, rowids, memory_types)
+            batch *= 4
+    finally:
+        ranked.close()
+    return [FtsHit(item_id, rank) for rank, item_id in enumerate(hits[:limit])]
+
+
+def _passing_ids(
+    conn: sqlite3.Connection,
+    table: str,
+    id_column: str,
+    user_id: str,
+    rowids: Sequence[int],
+    memory_types: Sequence[str] | None,
+) -> list[str]:
+    """Item ids of the ``rowids`` that are the caller's, active and of a wanted type, in order.
+
+    The unary ``+`` keeps each filter but makes the planner probe by rowid instead of
+    walking the tenant's ``(user_id, expired, memory_type)`` index.
+    """
+    found: dict[int, str] = {}
+    for part in chunks(list(rowids)):
+        sql = (
+            f"SELECT id, {id_column} FROM {table} WHERE id IN ({placeholders(len(part))})"
+            " AND +user_id = ? AND +expired = 0"
+        )
+        params: list[Any] = [*part, user_id]
+        if memory_types:
+            sql += f" AND +memory_type IN ({placeholders(len(memory_types))})"
+            params.extend(memory_types)
+        found.update(conn.execute(sql, params).fetchall())
+    return [found[rowid] for rowid in rowids if rowid in found]
 
 
 def covering_composites(
@@ -522,10 +571,12 @@ def delete_items(
     return deleted_records, deleted_composites
 
 
-def _tag_count(conn: sqlite3.Connection, user_id: str, kind: str, tag: str) -> int:
+def _tag_count(conn: sqlite3.Connection, user_id: str, kind: str, tag: str, cap: int) -> int:
+    """Items carrying the tag, counted no further than ``cap`` (enough to compare with it)."""
     return conn.execute(
-        "SELECT COUNT(*) FROM memory_tags WHERE user_id = ? AND tag_kind = ? AND tag = ?",
-        (user_id, kind, tag),
+        "SELECT COUNT(*) FROM (SELECT 1 FROM memory_tags"
+        " WHERE user_id = ? AND tag_kind = ? AND tag = ? LIMIT ?)",
+        (user_id, kind, tag, cap),
     ).fetchone()[0]
 
 
@@ -547,7 +598,11 @@ def tag_search(
     params: list[Any] = [user_id]
     for kind, values in wanted.items():
         clean = sorted({" ".join(v.casefold().split()) for v in values if v.strip()})
-        clean = [tag for tag in clean if _tag_count(conn, user_id, kind, tag) <= max_per_tag]
+        clean = [
+            tag
+            for tag in clean
+            if _tag_count(conn, user_id, kind, tag, max_per_tag + 1) <= max_per_tag
+        ]
         if clean:
             clauses.append(f"(tag_kind = ? AND tag IN ({placeholders(len(clean))}))")
             params.extend([kind, *clean])
@@ -576,9 +631,9 @@ def _active_only(
     ):
         for part in chunks(ids):
             rows = conn.execute(
-                f"SELECT {column} FROM {table} WHERE user_id = ? AND expired = 0 AND {column} IN"
-                f" ({placeholders(len(part))})",
-                (user_id, *part),
+                f"SELECT {column} FROM {table} WHERE {column} IN ({placeholders(len(part))})"
+                " AND +user_id = ? AND expired = 0",
+                (*part, user_id),
             ).fetchall()
             active.update(row[0] for row in rows)
     return [h for h in hits if h[0] in active]
@@ -609,9 +664,22 @@ def term_stats(
     conn: sqlite3.Connection, user_id: str, terms: Sequence[str]
 ) -> tuple[int, dict[str, int]]:
     """The caller's active record count and, per term, how many records contain it."""
-    total = conn.execute(
-        "SELECT COUNT(*) FROM memory_records WHERE user_id = ? AND expired = 0", (user_id,)
-    ).fetchone()[0]
+    return active_record_count(conn, user_id), term_document_counts(conn, user_id, terms)
+
+
+def active_record_count(conn: sqlite3.Connection, user_id: str) -> int:
+    """How many active records the caller has."""
+    return int(
+        conn.execute(
+            "SELECT COUNT(*) FROM memory_records WHERE user_id = ? AND expired = 0", (user_id,)
+        ).fetchone()[0]
+    )
+
+
+def term_document_counts(
+    conn: sqlite3.Connection, user_id: str, terms: Sequence[str]
+) -> dict[str, int]:
+    """Per term, how many of the caller's records (expired included) contain it."""
     owner = fts_owner(user_id)
     freqs: dict[str, int] = {}
     for term in terms:
@@ -620,7 +688,7 @@ def term_stats(
             "SELECT COUNT(*) FROM memory_records_fts WHERE memory_records_fts MATCH ?",
             (f'fts_owner : "{owner}" AND {quoted}',),
         ).fetchone()[0]
-    return int(total), freqs
+    return freqs
 
 
 def fetch_records_with_fts(

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lycheemem.memory.models import BatchCommit, CompositeRecord, MemoryRecord, Skill, UsageLog
-from lycheemem.memory.text import build_fts_query, fts_owner
+from lycheemem.memory.text import COMMON_TERM_SHARE, build_fts_query, fts_owner
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.skills import fetch_skills, save_skill
 from lycheemem.storage.sqlite.usage import record_retrieval
 
-__all__ = ["CommitResult", "SqliteSemanticStore"]
+__all__ = ["CommitResult", "SqliteSemanticStore", "TermStatsCache"]
+
+# A backstop for writes this process cannot see (another process on the same file).
+_STATS_TTL_S = 60.0
+_STATS_MAX_TENANTS = 256
+_STATS_MAX_TERMS = 4096
 
 
 @dataclass(slots=True)
@@ -60,11 +67,78 @@ def _mark_indexed(conn: sqlite3.Connection, table: str, column: str, ids: Sequen
         )
 
 
+@dataclass(slots=True)
+class _TenantStats:
+    generation: int
+    loaded_at: float
+    total: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class TermStatsCache:
+    """Per-tenant active-record totals and term document counts, reused between searches.
+
+    Promises: an entry is served only while ``Database.generation`` is unchanged since it
+    was read (any content write invalidates every tenant) and for at most ``ttl_s``
+    seconds; counts are always the tenant's own. Bounded to ``max_tenants`` tenants
+    (least recently used dropped) and ``max_terms`` terms each.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl_s: float = _STATS_TTL_S,
+        max_tenants: int = _STATS_MAX_TENANTS,
+        max_terms: int = _STATS_MAX_TERMS,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.max_tenants = max_tenants
+        self.max_terms = max_terms
+        self._tenants: OrderedDict[str, _TenantStats] = OrderedDict()
+
+    def lookup(
+        self, user_id: str, generation: int, terms: Sequence[str]
+    ) -> tuple[int | None, dict[str, int]]:
+        """The cached total (None if unknown) and the cached counts among ``terms``."""
+        entry = self._current(user_id, generation)
+        if entry is None:
+            return None, {}
+        self._tenants.move_to_end(user_id)
+        return entry.total, {t: entry.counts[t] for t in terms if t in entry.counts}
+
+    def store(
+        self, user_id: str, generation: int, total: int | None, counts: dict[str, int]
+    ) -> None:
+        """Remember values read while ``generation`` was current (and still is)."""
+        entry = self._current(user_id, generation)
+        if entry is None:
+            entry = _TenantStats(generation, time.monotonic())
+            self._tenants[user_id] = entry
+        if total is not None:
+            entry.total = total
+        if len(entry.counts) + len(counts) > self.max_terms:
+            entry.counts.clear()
+        entry.counts.update(counts)
+        self._tenants.move_to_end(user_id)
+        while len(self._tenants) > self.max_tenants:
+            self._tenants.popitem(last=False)
+
+    def _current(self, user_id: str, generation: int) -> _TenantStats | None:
+        entry = self._tenants.get(user_id)
+        if entry is None:
+            return None
+        if entry.generation != generation or time.monotonic() - entry.loaded_at > self.ttl_s:
+            del self._tenants[user_id]
+            return None
+        return entry
+
+
 class SqliteSemanticStore:
     """Records, composites and skills of every tenant; every method is tenant-scoped."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.term_cache = TermStatsCache()
 
     async def records(self, user_id: str, ids: Sequence[str]) -> dict[str, MemoryRecord]:
         """The caller's records with these ids."""
@@ -99,13 +173,14 @@ class SqliteSemanticStore:
         limit: int,
         memory_types: Sequence[str] | None = None,
         df: Callable[[str], float] | None = None,
+        max_share: float = COMMON_TERM_SHARE,
     ) -> list[sql.FtsHit]:
         """Full-text search over the caller's active items of ``table``.
 
-        ``df`` (term → fraction of the caller's records containing it) drops very common
-        terms from the query, which keeps FTS fast on large memories.
+        ``df`` (term → fraction of the caller's records containing it) drops terms above
+        ``max_share`` from the query, which keeps FTS fast on large memories.
         """
-        match = build_fts_query(text, fts_owner(user_id), df=df)
+        match = build_fts_query(text, fts_owner(user_id), df=df, max_share=max_share)
         if match is None or limit <= 0:
             return []
         return await self.db.read(
@@ -151,11 +226,31 @@ class SqliteSemanticStore:
 
     def record_retrieval_nowait(self, log: UsageLog, skill_ids: Sequence[str], now: str) -> bool:
         """Queue the usage log and counter updates on the writer (not awaited)."""
-        return self.db.write_nowait(lambda conn: record_retrieval(conn, log, skill_ids, now))
+        return self.db.write_nowait(
+            lambda conn: record_retrieval(conn, log, skill_ids, now), touches_memory=False
+        )
 
     async def term_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
-        """Active record count and per-term document frequency in the caller's memory."""
-        return await self.db.read(lambda conn: sql.term_stats(conn, user_id, terms))
+        """Active record count and per-term document frequency in the caller's memory.
+
+        Served from :class:`TermStatsCache` where possible: unchanged since the last
+        content write (and younger than its TTL), so equal to a fresh count.
+        """
+        generation = self.db.generation
+        total, counts = self.term_cache.lookup(user_id, generation, terms)
+        missing = [term for term in dict.fromkeys(terms) if term not in counts]
+        if total is not None and not missing:
+            return total, {term: counts[term] for term in terms}
+
+        def read(conn: sqlite3.Connection) -> tuple[int, dict[str, int]]:
+            fresh_total = sql.active_record_count(conn, user_id) if total is None else total
+            return fresh_total, sql.term_document_counts(conn, user_id, missing)
+
+        fresh_total, fresh = await self.db.read(read)
+        if self.db.generation == generation:
+            self.term_cache.store(user_id, generation, fresh_total, fresh)
+        counts.update(fresh)
+        return fresh_total, {term: counts[term] for term in terms}
 
     async def commit_batch(self, batch: BatchCommit) -> CommitResult:
         """Write one consolidation batch atomically (nothing if the session is gone)."""

@@ -185,7 +185,9 @@ class SqliteSessionStore:
 
     async def append_turn(self, turn: Turn, *, now: str) -> AppendOutcome:
         """Append ``turn`` (see ``append_turn_rows``) in its own transaction."""
-        return await self._db.write(lambda conn: append_turn_rows(conn, turn, now))
+        return await self._db.write(
+            lambda conn: append_turn_rows(conn, turn, now), touches_memory=False
+        )
 
     async def get(self, user_id: str, session_id: str) -> Session | None:
         """The caller's session, or None."""
@@ -285,7 +287,7 @@ class SqliteSessionStore:
             assert session is not None
             return session
 
-        return await self._db.write(write)
+        return await self._db.write(write, touches_memory=False)
 
     async def apply_compression(
         self,
@@ -328,4 +330,4 @@ class SqliteSessionStore:
             )
             return True
 
-        return await self._db.write(write)
+        return await self._db.write(write, touches_memory=False)

@@ -55,10 +55,11 @@ def _bump(
 ) -> None:
     for table, column in (("memory_records", "record_id"), ("composite_records", "composite_id")):
         for part in chunks(list(ids)):
+            # ``+user_id``: probe the unique id index, not the tenant's whole user_id index.
             conn.execute(
-                f"UPDATE {table} SET {assignment} WHERE user_id = ? AND {column} IN"
-                f" ({placeholders(len(part))})",
-                (*params, user_id, *part),
+                f"UPDATE {table} SET {assignment} WHERE {column} IN"
+                f" ({placeholders(len(part))}) AND +user_id = ?",
+                (*params, *part, user_id),
             )
 
 
@@ -138,9 +139,9 @@ def existing_item_ids(conn: sqlite3.Connection, user_id: str, ids: Sequence[str]
     for table, column in (("memory_records", "record_id"), ("composite_records", "composite_id")):
         for part in chunks(list(ids)):
             rows = conn.execute(
-                f"SELECT {column} FROM {table} WHERE user_id = ? AND {column} IN"
-                f" ({placeholders(len(part))})",
-                (user_id, *part),
+                f"SELECT {column} FROM {table} WHERE {column} IN"
+                f" ({placeholders(len(part))}) AND +user_id = ?",
+                (*part, user_id),
             ).fetchall()
             found.update(row[0] for row in rows)
     return found
