@@ -1,0 +1,85 @@
+import { getSession } from "../api/endpoints";
+import { ApiError } from "../api/client";
+import type { SessionView, Turn } from "../api/models";
+import { percent, truncate } from "../format";
+import { useAsync } from "../hooks/useAsync";
+
+async function loadSession(sessionId: string): Promise<SessionView | null> {
+  try {
+    return await getSession(sessionId);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) return null;
+    throw error;
+  }
+}
+
+function TurnRow({ turn, highlighted }: { turn: Turn; highlighted: boolean }) {
+  return (
+    <li className={highlighted ? "wm-turn highlighted" : "wm-turn"} data-testid="wm-turn" data-turn-index={turn.turn_index} data-highlighted={highlighted ? "true" : "false"}>
+      <span className={`role ${turn.role}`}>
+        #{turn.turn_index} {turn.role}
+      </span>
+      <span className="wm-text">{truncate(turn.content, 200)}</span>
+      <span className="muted">{turn.token_count} tok</span>
+    </li>
+  );
+}
+
+function TokenBar({ used, max }: { used: number; max: number }) {
+  const share = percent(used, max);
+  const level = share >= 90 ? "block" : share >= 70 ? "warn" : "ok";
+  return (
+    <div className="token-bar" data-testid="wm-token-bar" data-used={used} data-max={max} data-level={level} title={`${share}%`}>
+      <div className={`token-fill ${level}`} style={{ width: `${Math.max(share, used > 0 ? 0.5 : 0)}%` }} />
+      <span className="token-label">
+        {used.toLocaleString()} / {max.toLocaleString()} tokens ({share}%)
+      </span>
+    </div>
+  );
+}
+
+interface WorkingMemoryPanelProps {
+  sessionId: string;
+  version: number;
+  highlightTurns: ReadonlySet<number>;
+}
+
+/** Token usage, the latest summary and the turns of the session's working memory. */
+export function WorkingMemoryPanel({ sessionId, version, highlightTurns }: WorkingMemoryPanelProps) {
+  const { data, error } = useAsync(() => loadSession(sessionId), [sessionId, version]);
+  if (error) return <div className="error pad">{error}</div>;
+  if (!data) return <p className="muted pad">No turns in this session yet.</p>;
+  const active = data.turns.filter((turn) => !turn.compressed);
+  const compressed = data.turns.filter((turn) => turn.compressed);
+  const summary = data.summaries[data.summaries.length - 1];
+  return (
+    <div className="wm">
+      <TokenBar used={data.wm_current_tokens} max={data.wm_max_tokens} />
+      <p className="muted">
+        {data.turn_count} turns · {data.active_turn_count} active · consolidated up to turn {data.consolidated_until}
+      </p>
+      {summary && (
+        <section className="card" data-testid="wm-summary">
+          <h4>Latest summary <span className="muted">(up to turn {summary.boundary_index}, {summary.token_count} tok)</span></h4>
+          <p className="plain">{summary.content}</p>
+        </section>
+      )}
+      {compressed.length > 0 && (
+        <details className="card">
+          <summary>{compressed.length} compressed turns</summary>
+          <ul className="wm-turns">
+            {compressed.map((turn) => (
+              <TurnRow key={turn.turn_index} turn={turn} highlighted={highlightTurns.has(turn.turn_index)} />
+            ))}
+          </ul>
+        </details>
+      )}
+      <h4>Recent turns</h4>
+      <ul className="wm-turns">
+        {active.map((turn) => (
+          <TurnRow key={turn.turn_index} turn={turn} highlighted={highlightTurns.has(turn.turn_index)} />
+        ))}
+      </ul>
+    </div>
+  );
+}
