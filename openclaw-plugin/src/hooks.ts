@@ -179,8 +179,10 @@ async function onBeforePromptBuild(
     memoryId = state.registry.bind(sessionKey, ctx.sessionId);
     state.current = { sessionKey, memoryId };
     resetNote = state.registry.takeResetNote(sessionKey);
+    const ref = promptRef(ctx);
+    if (ref) state.registry.bindConversation(ref, sessionKey);
     if (mirroring(state)) {
-      const turns = state.registry.takeBuffered(sessionKey, ctx.channelId || ctx.messageProvider, promptRef(ctx));
+      const turns = state.registry.takeBuffered(sessionKey, ctx.channelId || ctx.messageProvider, ref);
       appendUserTurns(state, memoryId, turns);
     }
   }

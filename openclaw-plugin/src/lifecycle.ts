@@ -32,7 +32,8 @@ export interface LifecycleOptions {
 interface SessionMarks {
   lastBoundaryAt?: number;
   lastConsolidateAt?: number;
-  lastAppendAt?: number;
+  /** A turn was appended since the last consolidate was sent. */
+  appendedSinceConsolidate: boolean;
   lastProactiveAt?: number;
   proactiveArmed: boolean;
   noveltyContext: string;
@@ -63,7 +64,7 @@ export class Lifecycle {
   #mark(memoryId: string): SessionMarks {
     let marks = this.#marks.get(memoryId);
     if (!marks) {
-      marks = { proactiveArmed: false, noveltyContext: "" };
+      marks = { proactiveArmed: false, noveltyContext: "", appendedSinceConsolidate: false };
       this.#marks.set(memoryId, marks);
     }
     return marks;
@@ -93,7 +94,7 @@ export class Lifecycle {
     for (let attempt = 1; ; attempt += 1) {
       try {
         await this.#options.transport.call("lychee_memory_append_turn", args);
-        this.#mark(memoryId).lastAppendAt = this.#now();
+        this.#mark(memoryId).appendedSinceConsolidate = true;
         return;
       } catch (error) {
         const retry = attempt === 1 && error instanceof TransportError && error.retryable;
@@ -160,9 +161,9 @@ export class Lifecycle {
     const marks = this.#mark(memoryId);
     const now = this.#now();
     const recent = marks.lastConsolidateAt !== undefined && now - marks.lastConsolidateAt < CONSOLIDATE_DEDUPE_MS;
-    const appendedSince = marks.lastAppendAt !== undefined && marks.lastAppendAt >= (marks.lastConsolidateAt ?? -Infinity);
-    if (recent && !appendedSince) return "skipped";
+    if (recent && !marks.appendedSinceConsolidate) return "skipped";
     marks.lastConsolidateAt = now;
+    marks.appendedSinceConsolidate = false;
     try {
       await this.#options.transport.call("lychee_memory_consolidate", {
         session_id: memoryId,
