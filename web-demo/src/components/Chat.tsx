@@ -52,10 +52,10 @@ function Feedback({ usageLogId }: { usageLogId: string }) {
   return (
     <span className="feedback">
       <button type="button" className={sent === "positive" ? "icon on" : "icon"} title="Helpful" data-testid="feedback-up" onClick={() => rate("positive")}>
-        👍
+        ▲
       </button>
       <button type="button" className={sent === "negative" ? "icon on" : "icon"} title="Not helpful" data-testid="feedback-down" onClick={() => rate("negative")}>
-        👎
+        ▼
       </button>
       {error && <span className="error small">{error}</span>}
     </span>

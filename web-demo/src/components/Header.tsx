@@ -26,7 +26,7 @@ export function Header({ user, status, onLogout }: HeaderProps) {
   return (
     <header className="header">
       <div className="brand">
-        <span className="logo">🍒</span> LycheeMem
+        <span className="logo" aria-hidden="true" /> LycheeMem
         <span className={`badge mode ${status?.mode ?? ""}`} data-testid="mode-badge" title="Answer mode of the server">
           {mode}
         </span>

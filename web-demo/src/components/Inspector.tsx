@@ -42,7 +42,7 @@ function Sources({ sources, onOpenSession }: { sources: SourceRef[]; onOpenSessi
   return (
     <ul className="sources">
       {sources.map((source) => (
-        <li key={source.session_id} data-testid="inspector-source" data-session-id={source.session_id}>
+        <li key={source.session_id} data-testid="inspector-source" data-session-id={source.session_id} data-turn-ids={source.turn_ids.join(",")}>
           <span>
             session <code>{source.session_id}</code> · turns {source.turn_ids.join(", ") || "—"}
             {source.turn_refs.length > 0 && <span className="muted"> (refs {source.turn_refs.join(", ")})</span>}

@@ -62,7 +62,7 @@ export function Login({ notice, onSignedIn, onAnonymous }: LoginProps) {
     <div className="login-page">
       <form className="login-card" onSubmit={submit}>
         <h1>
-          <span className="logo">🍒</span> LycheeMem
+          <span className="logo" aria-hidden="true" /> LycheeMem
         </h1>
         <p className="muted">Long-term memory for LLM agents — demo</p>
         {notice && (

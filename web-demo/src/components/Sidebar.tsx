@@ -66,7 +66,7 @@ function SessionItem({ session, active, onSelect, onRename, onDelete }: ItemProp
           ✎
         </button>
         <button type="button" className="icon" title="Delete" data-testid="session-delete" onClick={onDelete}>
-          🗑
+          ✕
         </button>
       </span>
     </li>

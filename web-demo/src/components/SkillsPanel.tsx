@@ -25,7 +25,7 @@ function SkillItem({ skill, onDelete }: { skill: Skill; onDelete: () => void }) 
         <Markdown text={skill.doc_markdown} />
       </details>
       <button type="button" className="icon" title="Delete skill" data-testid="skill-delete" onClick={onDelete}>
-        🗑
+        ✕
       </button>
     </li>
   );

@@ -40,13 +40,14 @@ function TokenBar({ used, max }: { used: number; max: number }) {
 
 interface WorkingMemoryPanelProps {
   sessionId: string;
+  fresh: boolean;
   version: number;
   highlightTurns: ReadonlySet<number>;
 }
 
 /** Token usage, the latest summary and the turns of the session's working memory. */
-export function WorkingMemoryPanel({ sessionId, version, highlightTurns }: WorkingMemoryPanelProps) {
-  const { data, error } = useAsync(() => loadSession(sessionId), [sessionId, version]);
+export function WorkingMemoryPanel({ sessionId, fresh, version, highlightTurns }: WorkingMemoryPanelProps) {
+  const { data, error } = useAsync(() => (fresh ? Promise.resolve(null) : loadSession(sessionId)), [sessionId, fresh, version]);
   if (error) return <div className="error pad">{error}</div>;
   if (!data) return <p className="muted pad">No turns in this session yet.</p>;
   const active = data.turns.filter((turn) => !turn.compressed);

@@ -91,7 +91,7 @@ export function Workspace({ user, onLogout }: { user: StoredUser; onLogout: () =
     },
     [bump, refreshStatus, sessions],
   );
-  const chat = useChat(currentId, onTurnDone);
+  const chat = useChat(currentId, currentId === draftId, onTurnDone);
 
   // Open the most recent session once the list first arrives.
   const [picked, setPicked] = useState(false);
@@ -162,7 +162,7 @@ export function Workspace({ user, onLogout }: { user: StoredUser; onLogout: () =
           </div>
           <div className="panel-body">
             {tab === "pipeline" && <PipelinePanel sessionId={currentId} done={chat.lastDone} onConsolidated={afterConsolidation} onOpenRecord={setInspectorId} />}
-            {tab === "wm" && <WorkingMemoryPanel sessionId={currentId} version={version} highlightTurns={highlightTurns} />}
+            {tab === "wm" && <WorkingMemoryPanel sessionId={currentId} fresh={currentId === draftId} version={version} highlightTurns={highlightTurns} />}
             {tab === "tree" && <MemoryTreePanel version={version} onOpen={setInspectorId} onChanged={afterConsolidation} />}
             {tab === "skills" && <SkillsPanel version={version} onChanged={afterConsolidation} />}
           </div>

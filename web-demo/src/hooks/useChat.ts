@@ -85,7 +85,7 @@ export interface ChatState {
 }
 
 /** Chat of one session: history from the server, streaming turns over SSE. */
-export function useChat(sessionId: string, onTurnDone: (done: DoneEvent) => void): ChatState {
+export function useChat(sessionId: string, fresh: boolean, onTurnDone: (done: DoneEvent) => void): ChatState {
   const [messages, setMessages] = useState<Message[]>([]);
   const [steps, setSteps] = useState<Steps>(idleSteps);
   const [streaming, setStreaming] = useState(false);
@@ -100,6 +100,9 @@ export function useChat(sessionId: string, onTurnDone: (done: DoneEvent) => void
   const finished = useRef(false);
   const onTurnDoneRef = useRef(onTurnDone);
   onTurnDoneRef.current = onTurnDone;
+  // A session created in the browser has nothing on the server yet: skip the (404) fetch.
+  const freshRef = useRef(fresh);
+  freshRef.current = fresh;
 
   useEffect(() => {
     abortRef.current?.abort();
@@ -108,6 +111,11 @@ export function useChat(sessionId: string, onTurnDone: (done: DoneEvent) => void
     setBanner(null);
     setSteps(idleSteps());
     setLastDone(null);
+    if (freshRef.current) {
+      setMessages([]);
+      setLoadingHistory(false);
+      return;
+    }
     setLoadingHistory(true);
     getSession(sessionId)
       .then((view) => live && setMessages(view.turns.map(fromTurn)))
