@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test lint format bench clean venv
+.PHONY: help serve test lint format bench clean venv demo
 
 help: ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -25,7 +25,14 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.created
 	touch $@ $(VENV)/.installed
 
 serve: $(VENV)/.installed ## set up .venv and run the server on 127.0.0.1:8000 (memory-only without an API key)
+	@if [ ! -f web-demo/dist/index.html ]; then \
+	  if command -v npm >/dev/null; then $(MAKE) --no-print-directory demo || echo "web demo build failed: /demo is unavailable"; \
+	  else echo "npm not found: the web demo at /demo is unavailable (install Node.js >= 20 and run make demo)"; fi; \
+	fi
 	$(PY) main.py
+
+demo: ## build the web demo into web-demo/dist (served at /demo; needs Node.js >= 20 and npm)
+	cd web-demo && npm ci --no-audit --no-fund && npm run build
 
 test: $(VENV)/.installed-dev ## set up .venv with dev extras and run the whole test suite
 	bash scripts/prepare-plugin-tests.sh
@@ -35,6 +42,8 @@ test: $(VENV)/.installed-dev ## set up .venv with dev extras and run the whole t
 lint: $(VENV)/.installed-dev ## ruff lint and format check
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	@if [ -d web-demo/node_modules ]; then cd web-demo && npx --no-install tsc --noEmit; \
+	else echo "web-demo: node_modules missing, run make demo to type-check it"; fi
 
 format: $(VENV)/.installed-dev ## apply ruff formatting and safe fixes
 	$(VENV)/bin/ruff check --fix src tests bench
