@@ -44,6 +44,9 @@ lint: $(VENV)/.installed-dev ## ruff lint and format check
 	$(VENV)/bin/ruff format --check src tests bench
 	@if [ -d web-demo/node_modules ]; then cd web-demo && npx --no-install tsc --noEmit; \
 	else echo "web-demo: node_modules missing, run make demo to type-check it"; fi
+	@bash scripts/prepare-plugin-tests.sh
+	@if [ -d openclaw-plugin/node_modules ]; then cd openclaw-plugin && npx --no-install tsc --noEmit; \
+	else echo "lint: skipping the OpenClaw plugin typecheck (no node/npm)"; fi
 
 format: $(VENV)/.installed-dev ## apply ruff formatting and safe fixes
 	$(VENV)/bin/ruff check --fix src tests bench
