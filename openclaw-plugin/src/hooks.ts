@@ -3,6 +3,8 @@
  * `logger.warn` and never reach the host. `before_message_write` is synchronous.
  */
 
+import { randomUUID } from "node:crypto";
+
 import type {
   AfterToolCallEvent,
   AgentContext,
@@ -61,10 +63,13 @@ function isoTime(timestamp: unknown): string | undefined {
   return new Date(ms).toISOString();
 }
 
-function turnId(id: unknown): string | undefined {
-  if (typeof id !== "string" && typeof id !== "number") return undefined;
-  const text = String(id);
-  return text ? `oc:${text}`.slice(0, 128) : undefined;
+/**
+ * `oc:<messageId>`, or a fresh `oc:local:<uuid>` when the host gives no id: either way the one
+ * retry of an append is idempotent on the server.
+ */
+function turnId(id: unknown): string {
+  const text = typeof id === "string" || typeof id === "number" ? String(id) : "";
+  return text ? `oc:${text}`.slice(0, 128) : `oc:local:${randomUUID()}`;
 }
 
 function lifecycleOn(state: PluginState): boolean {
@@ -130,7 +135,7 @@ async function onMessageReceived(state: PluginState, event: MessageReceivedEvent
     content: text,
     turnId: turnId(event.messageId),
     createdAt: isoTime(event.timestamp),
-    receivedAt: Date.now(),
+    receivedAt: state.registry.now(),
     signal: hasLongTermSignal(text),
   };
   const sessionKey = event.sessionKey || ctx?.sessionKey || state.registry.sessionForConversation(ref);
@@ -296,7 +301,15 @@ export function registerHooks(api: OpenClawPluginApi, state: PluginState): void 
     },
     session_end: (event, ctx) => onSessionEnd(state, event, ctx),
   };
-  for (const name of HOOK_NAMES) api.on(name, failOpen(state, name, handlers[name]));
+  if (typeof api.on !== "function") {
+    state.logger.warn("lycheemem: this host has no api.on; turns are not mirrored");
+  } else {
+    for (const name of HOOK_NAMES) api.on(name, failOpen(state, name, handlers[name]));
+  }
+  if (typeof api.registerHook !== "function") {
+    state.logger.warn("lycheemem: this host has no api.registerHook; /new, /reset and /stop rely on session hooks");
+    return;
+  }
   const command = failOpen(state, "command", (event) => onCommand(state, event));
   api.registerHook(COMMAND_EVENTS, (event: CommandEvent) => command(event, undefined), {
     name: LIFECYCLE_HOOK_NAME,

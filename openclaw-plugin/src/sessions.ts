@@ -81,6 +81,11 @@ export class SessionRegistry {
     this.#now = now;
   }
 
+  /** The registry's clock (ms). */
+  now(): number {
+    return this.#now();
+  }
+
   #state(sessionKey: string): SessionState {
     let state = this.#sessions.get(sessionKey);
     if (!state) {

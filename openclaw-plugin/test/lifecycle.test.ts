@@ -183,7 +183,19 @@ describe("hooks without a server", () => {
       ],
     );
     assert.equal(appends[0]!.turn_id, "oc:m1");
+    assert.match(String(appends[1]!.turn_id), /^oc:local:[0-9a-f-]{36}$/);
     assert.equal(appends[0]!.created_at, "2023-11-14T22:13:20.000Z");
+  });
+
+  it("flushes a buffer that no run bound within 60 s into a conversation session, with a warning", async () => {
+    const { api, transport, clock } = plugin();
+    await api.emit("message_received", { from: "c1", content: "orphan turn" }, { channelId: "web", conversationId: "c1" });
+    clock.advance(61_000);
+    await api.emit("message_received", { from: "c2", content: "another chat" }, { channelId: "web", conversationId: "c2" });
+    await whenIdle(api);
+    const appends = transport.named("lychee_memory_append_turn").map((call) => [call.args.session_id, call.args.content]);
+    assert.deepEqual(appends, [["conversation:web:c1", "orphan turn"]]);
+    assert.ok(api.warnings().some((line) => line.includes("conversation:web:c1")));
   });
 
   it("appends directly once the conversation is bound", async () => {
