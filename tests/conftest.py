@@ -69,8 +69,9 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Memory-only test settings in a temp data dir."""
-    return make_test_settings(tmp_path)
+    """Memory-only test settings in a temp data dir; the demo counts as not built, whatever
+    ``web-demo/dist`` holds in the checkout."""
+    return make_test_settings(tmp_path, demo_dir=str(tmp_path / "demo-not-built"))
 
 
 @pytest.fixture

@@ -195,7 +195,9 @@ def test_longer_texts_need_more_evidence() -> None:
     short, long = _lexical_pair(
         "deploy helm chart", "deploy " + "filler " * 30 + "helm chart", ["deploy", "helm"]
     )
-    assert short == pytest.approx(1.0) and long < 0.6
+    # The same matched terms in a 12x longer text: clearly weaker, but not cancelled, because
+    # length normalisation is mild (b = 0.3) for sentence-sized records.
+    assert short == pytest.approx(1.0) and long < 0.8
 
 
 def test_semantic_blends_cosine_and_lexical() -> None:

@@ -175,6 +175,18 @@ class _Stores(Protocol):
     ) -> None: ...
 
 
+def _stated_at(turns: Sequence[Turn], now: str) -> str:
+    """When a record was said: its latest source turn's time, never later than ``now``.
+
+    Why not the consolidation time: imported or back-dated conversations (a client's
+    ``created_at``) must place their memories at the time they were said, or temporal
+    questions ("what did she do in May 2022?") cannot find facts that carry no date of their
+    own. Both strings are in the canonical ISO format, so they compare as text.
+    """
+    latest = max((turn.created_at for turn in turns), default=now)
+    return min(latest, now)
+
+
 @dataclass
 class _Batch:
     """Working state of one batch between its steps."""
@@ -365,7 +377,7 @@ class Consolidator:
             memory_type=extracted.memory_type,
             semantic_text=extracted.semantic_text[:1000],
             normalized_text=canon(extracted.normalized_text)[:1000],
-            created_at=batch.now,
+            created_at=_stated_at([by_index[i] for i in indexes], batch.now),
             updated_at=batch.now,
             entities=list(extracted.entities),
             temporal=extracted.temporal,

@@ -199,7 +199,9 @@ def _score_one(
 # --- semantic -------------------------------------------------------------------------------
 
 _BM25_K1 = 1.2
-_BM25_B = 0.75
+# Mild length normalisation: records are sentence-sized, and a fuller statement of the same
+# fact should not lose to a fragment (LoCoMo dev hit@10: b=0.75 0.765, 0.5 0.768, 0.3 0.773).
+_BM25_B = 0.3
 
 
 def _candidate_tokens(candidate: Candidate) -> tuple[set[str], int]:
