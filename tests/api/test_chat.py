@@ -155,3 +155,28 @@ def test_new_routes_require_auth_when_configured(tmp_path, path, body) -> None:
         headers = register(client, "carol")
         ok = client.post(path, json=body, headers=headers)
         assert ok.status_code in (200, 404), ok.text
+
+
+def test_memory_only_answers_are_not_consolidated(client, make_user) -> None:
+    """The memory-only reply reads stored memories back; it must not become memory itself."""
+    headers = make_user("alice")
+    procedure = (
+        "How I deploy the blog:\n1. Run make build\n2. Push the image to the registry\n"
+        "3. Restart the blog service"
+    )
+    for message in (procedure, "How do I deploy the blog?"):
+        reply = client.post(
+            "/chat/complete", json={"session_id": "s1", "message": message}, headers=headers
+        )
+        assert reply.status_code == 200, reply.text
+    # Whatever the background job already took, this consumes the rest up to the last turn.
+    done = client.post(
+        "/memory/consolidate", json={"session_id": "s1", "background": False}, headers=headers
+    ).json()
+    assert done["watermark"] == 4 and done["status"] in ("done", "skipped"), done
+    skills = client.get("/memory/skills", headers=headers).json()["skills"]
+    assert [s["intent"] for s in skills] == ["How I deploy the blog"]
+    records = client.get("/memory/records", params={"limit": 100}, headers=headers).json()
+    texts = " ".join(r["semantic_text"] for r in records["items"])
+    assert "memory-only mode" not in texts and "Memories related" not in texts
+    assert "make build" in texts

@@ -270,3 +270,21 @@ def test_a_short_answer_keeps_the_question_it_replies_to() -> None:
     answer = [r for r in records if r.source_turn_indexes == [1]][0]
     assert "drama and romance" in answer.semantic_text
     assert 'replying to Nate: "What genre is your first screenplay?"' in answer.semantic_text
+
+
+def test_numbered_steps_on_one_line_make_a_skill() -> None:
+    content = "To deploy the blog: 1. Run make build 2. Push the image 3. Restart the service."
+    _, skills = encode_turns([_turn(content)], user_display_name="Alice", timezone="UTC")
+    assert len(skills) == 1
+    assert skills[0].intent == "To deploy the blog"
+    assert skills[0].doc_markdown.splitlines() == [
+        "1. Run make build",
+        "2. Push the image",
+        "3. Restart the service.",
+    ]
+
+
+def test_numbers_out_of_order_are_not_an_inline_list() -> None:
+    content = "I deployed v2. Then at 5. I ran 3. tests and 1. more build"
+    _, skills = encode_turns([_turn(content)], user_display_name="Alice", timezone="UTC")
+    assert skills == []

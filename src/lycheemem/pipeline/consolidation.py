@@ -37,6 +37,7 @@ from lycheemem.memory.semantic import fusion
 from lycheemem.memory.semantic.heuristic_encoder import encode_turns
 from lycheemem.memory.text import canon, composite_id_for, record_id_for
 from lycheemem.pipeline.extraction import known_memories, llm_extract, llm_fuse
+from lycheemem.pipeline.reasoner import MEMORY_ONLY_HEADER
 
 __all__ = ["ConsolidationSettings", "Consolidator", "cut_batches"]
 
@@ -173,6 +174,15 @@ class _Stores(Protocol):
     async def mark_indexed(
         self, *, record_ids: Sequence[str], composite_ids: Sequence[str], skill_ids: Sequence[str]
     ) -> None: ...
+
+
+def is_memory_echo(turn: Turn) -> bool:
+    """Whether ``turn`` is a memory-only answer: stored memories read back, not new knowledge.
+
+    Consolidating it would turn recalled memories (and the question quoted in them) into
+    fresh records and skills of their own.
+    """
+    return turn.role == "assistant" and turn.content.lstrip().startswith(MEMORY_ONLY_HEADER)
 
 
 def _stated_at(turns: Sequence[Turn], now: str) -> str:
@@ -337,11 +347,14 @@ class Consolidator:
     async def _extract(
         self, batch: _Batch, report: JobReport, user_name: str | None
     ) -> tuple[list[ExtractedRecord], list[ExtractedSkill], bool]:
+        turns = [turn for turn in batch.turns if not is_memory_echo(turn)]
+        if not turns:
+            return [], [], False
         if self._llm is not None:
             related = await self._store.records(batch.user_id, batch.related_ids)
             known = known_memories(batch.known, [r.semantic_text for r in related.values()])
             result = await llm_extract(
-                self._llm, batch.turns, batch.context, known, self.settings.timezone
+                self._llm, turns, batch.context, known, self.settings.timezone
             )
             report.llm_calls += 1
             return result.records, result.skills, result.has_novelty
@@ -349,12 +362,12 @@ class Consolidator:
         # answers; records from that read-only turn are dropped.
         lead = batch.context[-1:]
         records, skills = encode_turns(
-            [*lead, *batch.turns],
+            [*lead, *turns],
             user_display_name=user_name,
             timezone=self.settings.timezone,
             extra_tools=self.settings.extra_tools,
         )
-        own = {turn.turn_index for turn in batch.turns}
+        own = {turn.turn_index for turn in turns}
         records = [r for r in records if own.intersection(r.source_turn_indexes)]
         for record in records:
             record.source_turn_indexes = [i for i in record.source_turn_indexes if i in own]

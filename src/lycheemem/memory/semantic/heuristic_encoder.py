@@ -756,12 +756,36 @@ def _list_block(lines: list[str]) -> tuple[str, list[str]]:
     return heading, steps
 
 
+_INLINE_STEP_RE = re.compile(r"(?:^|(?<=\s))(\d{1,2})[.)](?=\s+\S)")
+
+
+def _inline_list(lines: list[str]) -> tuple[str, list[str]]:
+    """(heading, steps) of a list written on one line: ``To deploy: 1. Build 2. Push 3. Run``.
+
+    Only markers numbered 1, 2, 3, ... in order count, so a stray ``v2.`` or ``at 5.`` inside
+    a sentence does not start a list.
+    """
+    for line in lines:
+        run: list[re.Match[str]] = []
+        for marker in _INLINE_STEP_RE.finditer(line):
+            if int(marker.group(1)) == len(run) + 1:
+                run.append(marker)
+        if len(run) < 3:
+            continue
+        ends = [m.start() for m in run[1:]] + [len(line)]
+        steps = [line[m.end() : end].strip() for m, end in zip(run, ends, strict=True)]
+        return line[: run[0].start()].strip(), [step for step in steps if step]
+    return "", []
+
+
 def _skill_from_group(group: list[Turn]) -> ExtractedSkill | None:
     speaker = _speaker_of(group[0])
     text = "\n".join(_strip_speaker_prefix(t.content or "", speaker) for t in group)
     if contains_secret(text):
         return None
     heading, steps = _list_block(text.splitlines())
+    if len(steps) < 3:
+        heading, steps = _inline_list(text.splitlines())
     if len(steps) < 3:
         return None
     if not (cues.has_action_cue(heading) or any(cues.has_action_cue(s) for s in steps)):
