@@ -208,3 +208,32 @@ async def test_tag_search_skips_tags_above_the_cap(tmp_path: Path) -> None:
     )
     assert [(h[0], h[2]) for h in capped] == [(rare.record_id, {"helm"})]
     await db.close()
+
+
+async def test_dominant_tenant_searches_without_the_owner_term_and_stays_isolated(
+    tmp_path: Path,
+) -> None:
+    db = await _open(tmp_path)
+    store = SqliteSemanticStore(db)
+    alice = [_record("alice", f"alice deploys service {i} with helm") for i in range(6)]
+    bob = [_record("bob", "bob deploys the billing service with helm")]
+    await _save(db, [*alice, *bob])
+    # Unknown counts: the owner term stays.
+    assert store._scope_by_owner("alice") and store._scope_by_owner("bob")
+    await store.term_stats("alice", ["helm"])
+    await store.term_stats("bob", ["helm"])
+    assert not store._scope_by_owner("alice"), "alice owns 6 of 7 rows"
+    assert store._scope_by_owner("bob")
+    found = await store.fts("alice", "helm deploys", table="memory_records", limit=20)
+    assert {hit.item_id for hit in found} == {r.record_id for r in alice}
+    found = await store.fts("bob", "helm deploys", table="memory_records", limit=20)
+    assert [hit.item_id for hit in found] == [bob[0].record_id]
+    # A write changes the generation: the shares are unknown again until re-read.
+    await _save(db, [_record("bob", "bob also deploys with helm charts")])
+    assert store._scope_by_owner("alice")
+    await db.close()
+
+
+def test_fts_query_without_owner_has_only_the_terms() -> None:
+    assert build_fts_query("deploy helm", None) == '("deploy" OR "helm")'
+    assert build_fts_query("deploy", "o1").startswith('fts_owner : "o1" AND')

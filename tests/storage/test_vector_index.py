@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lycheemem.errors import ConfigError, EmbeddingMismatch, StorageError
-from lycheemem.storage.lance.cache import TenantMatrix, VectorCache, unit_rows
+from lycheemem.storage.lance.cache import COARSE_MIN_ROWS, TenantMatrix, VectorCache, unit_rows
 from lycheemem.storage.lance.vector_index import LanceVectorIndex, VectorRow
 
 DIM = 16
@@ -457,3 +457,61 @@ def test_vector_cache_evicts_least_recently_used_by_bytes() -> None:
     assert len(cache) == 1 and ("big", RECORDS, "vector") in cache
     cache.enforce(keep=("big", RECORDS, "vector"))
     assert len(cache) == 0
+
+
+# --- two-stage search of big matrices ------------------------------------------------------
+
+
+def clustered_vectors(count: int, dim: int = 256, seed: int = 0) -> np.ndarray:
+    """Unit vectors around 64 topics, like embeddings of real text (not isotropic noise)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((64, dim))
+    topics = rng.integers(0, len(centres), count)
+    return unit_rows(centres[topics] + 0.6 * rng.standard_normal((count, dim)))
+
+
+def big_matrix(count: int = COARSE_MIN_ROWS) -> tuple[TenantMatrix, np.ndarray]:
+    vectors = clustered_vectors(count)
+    return TenantMatrix.from_arrays([f"r{i}" for i in range(count)], vectors), vectors
+
+
+def test_two_stage_search_agrees_with_the_exact_scan() -> None:
+    matrix, vectors = big_matrix()
+    queries = unit_rows(vectors[:50] + 0.3 * clustered_vectors(50, seed=1))
+    before = matrix.nbytes
+    found = matrix.search(queries, 10)
+    assert matrix.nbytes > before, "the projected copy was built and is accounted for"
+    exact = matrix.search(queries, 10, exact=True)
+    pairs = zip(found, exact, strict=True)
+    overlap = [len({i for i, _ in a} & {i for i, _ in b}) / 10 for a, b in pairs]
+    assert np.mean(overlap) >= 0.95
+    for item_id, score in found[0]:
+        assert score == pytest.approx(float(vectors[int(item_id[1:])] @ queries[0]), abs=1e-5)
+    assert [s for _, s in found[0]] == sorted((s for _, s in found[0]), reverse=True)
+
+
+def test_two_stage_search_sees_writes_removals_and_expiry() -> None:
+    matrix, vectors = big_matrix()
+    matrix.search(vectors[:1], 5)  # builds the projection
+    fresh = clustered_vectors(1, seed=7)[0]
+    matrix.put("new", fresh)
+    assert matrix.search(fresh[None, :], 1)[0][0][0] == "new"
+    matrix.set_expired("new", True)
+    assert "new" not in {i for i, _ in matrix.search(fresh[None, :], 5)[0]}
+    assert matrix.search(fresh[None, :], 1, include_expired=True)[0][0][0] == "new"
+    target = "r123"
+    assert matrix.search(vectors[123][None, :], 1)[0][0][0] == target
+    for row in range(COARSE_MIN_ROWS // 3):  # enough removals to compact the matrix
+        matrix.remove(f"r{row}")
+    assert matrix.search(vectors[123][None, :], 1)[0][0][0] != target
+    last = f"r{COARSE_MIN_ROWS - 1}"
+    assert matrix.search(vectors[-1][None, :], 1)[0][0][0] == last
+
+
+def test_small_matrices_stay_exact() -> None:
+    vectors = clustered_vectors(COARSE_MIN_ROWS - 1)
+    matrix = TenantMatrix.from_arrays([f"r{i}" for i in range(len(vectors))], vectors)
+    queries = clustered_vectors(5, seed=3)
+    before = matrix.nbytes
+    assert matrix.search(queries, 10) == matrix.search(queries, 10, exact=True)
+    assert matrix.nbytes == before

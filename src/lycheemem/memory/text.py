@@ -240,12 +240,15 @@ def common_term_share(total: int) -> float:
 
 def build_fts_query(
     text: str,
-    owner: str,
+    owner: str | None,
     max_groups: int = 8,
     df: Callable[[str], float] | None = None,
     max_share: float = COMMON_TERM_SHARE,
 ) -> str | None:
     """Build a safe FTS5 MATCH expression restricted to one owner (MEMORY.md §4.3).
+
+    ``owner`` None leaves the owner term out; only for callers that filter rows by tenant
+    themselves (``fts_search`` does).
 
     Every term is a double-quoted string, so FTS operators in user input are inert. With
     ``df`` (fraction of documents containing a group key; CJK keys are space-joined
@@ -261,6 +264,8 @@ def build_fts_query(
     if not groups:
         return None
     body = " OR ".join(_quote(g) for g in groups)
+    if owner is None:
+        return f"({body})"
     return f"fts_owner : {_quote(owner)} AND ({body})"
 
 

@@ -17,6 +17,12 @@ __all__ = ["CacheKey", "TenantMatrix", "VectorCache", "unit_rows"]
 CacheKey = tuple[str, str, str]
 
 _MIN_CAPACITY = 64
+# Two-stage search for big matrices: a scan in a COARSE_DIM-dimensional principal subspace
+# picks candidates, exact cosine ranks them. Below COARSE_MIN_ROWS the exact scan is cheap.
+COARSE_MIN_ROWS = 20_000
+COARSE_DIM = 64
+COARSE_CANDIDATES = 1024
+_COARSE_SAMPLE = 20_000
 # Python-side cost of one id: the str, its list slot and its dict entry (an estimate).
 _ID_OVERHEAD_BYTES = 120
 
@@ -37,6 +43,13 @@ class TenantMatrix:
     it is given, clipped to [-1, 1], best first. ``put`` is amortised O(1):
     the matrix grows geometrically; removed rows are masked and compacted
     once they are a quarter of the matrix.
+
+    From ``COARSE_MIN_ROWS`` rows on, ``search`` is two-stage: the rows are also kept
+    projected onto the data's top ``COARSE_DIM`` principal directions (a quarter of the
+    bytes to scan for 256-d vectors), that scan picks ``COARSE_CANDIDATES`` rows per query
+    (at least 16 k), and only those are scored exactly. The scores returned are always
+    exact; a true top-k row can be missed only if its projection ranks below all those
+    candidates (recall against the exact scan is measured in ``bench/vector_search.py``).
     """
 
     def __init__(self, dim: int, capacity: int = 0) -> None:
@@ -48,6 +61,8 @@ class TenantMatrix:
         self._ids: list[str] = []
         self._rows: dict[str, int] = {}
         self._dead = 0
+        self._basis: np.ndarray | None = None  # (dim, COARSE_DIM) once two-stage
+        self._coarse: np.ndarray | None = None  # (capacity, COARSE_DIM), rows @ basis
 
     @classmethod
     def from_arrays(
@@ -84,6 +99,8 @@ class TenantMatrix:
     def nbytes(self) -> int:
         """Approximate memory held, in bytes (allocated capacity, not just rows used)."""
         arrays = self._matrix.nbytes + self._live.nbytes + self._expired.nbytes
+        if self._coarse is not None:
+            arrays += self._coarse.nbytes
         return arrays + len(self._ids) * _ID_OVERHEAD_BYTES
 
     def put(self, item_id: str, vector: np.ndarray, *, expired: bool = False) -> None:
@@ -93,6 +110,8 @@ class TenantMatrix:
             row = self._append(item_id)
         self._matrix[row] = vector
         self._expired[row] = expired
+        if self._coarse is not None and self._basis is not None:
+            self._coarse[row] = self._matrix[row] @ self._basis
 
     def _append(self, item_id: str) -> int:
         row = len(self._ids)
@@ -111,6 +130,10 @@ class TenantMatrix:
         live[:used] = self._live[:used]
         expired = np.zeros(capacity, dtype=bool)
         expired[:used] = self._expired[:used]
+        if self._coarse is not None:
+            coarse = np.zeros((capacity, self._coarse.shape[1]), dtype=np.float32)
+            coarse[:used] = self._coarse[:used]
+            self._coarse = coarse
         self._matrix, self._live, self._expired = matrix, live, expired
 
     def set_expired(self, item_id: str, expired: bool) -> None:
@@ -140,6 +163,10 @@ class TenantMatrix:
         expired[:count] = self._expired[keep]
         live = np.zeros(capacity, dtype=bool)
         live[:count] = True
+        if self._coarse is not None:
+            coarse = np.zeros((capacity, self._coarse.shape[1]), dtype=np.float32)
+            coarse[:count] = self._coarse[keep]
+            self._coarse = coarse
         self._ids = [self._ids[row] for row in keep]
         self._rows = {item_id: row for row, item_id in enumerate(self._ids)}
         self._matrix, self._live, self._expired = matrix, live, expired
@@ -151,16 +178,19 @@ class TenantMatrix:
         return None if row is None else self._matrix[row].copy()
 
     def search(
-        self, queries: np.ndarray, k: int, *, include_expired: bool = False
+        self, queries: np.ndarray, k: int, *, include_expired: bool = False, exact: bool = False
     ) -> list[list[tuple[str, float]]]:
-        """Top ``k`` (id, cosine) per row of ``queries`` (n, dim), best first."""
+        """Top ``k`` (id, cosine) per row of ``queries`` (n, dim), best first; ``exact`` skips
+        the two-stage shortcut (for measuring its recall)."""
         used = len(self._ids)
         if used == 0 or k <= 0:
             return [[] for _ in range(len(queries))]
-        scores = self._matrix[:used] @ queries.T
         searchable = self._live[:used]
         if not include_expired:
             searchable = searchable & ~self._expired[:used]
+        if not exact and self._two_stage(used):
+            return self._search_two_stage(queries, k, searchable)
+        scores = self._matrix[:used] @ queries.T
         if not searchable.all():
             scores[~searchable] = -np.inf
         take = min(k, used)
@@ -169,6 +199,49 @@ class TenantMatrix:
         else:
             top = np.broadcast_to(np.arange(used)[:, None], scores.shape)
         return [self._ranked(top[:, col], scores[top[:, col], col]) for col in range(len(queries))]
+
+    def _two_stage(self, used: int) -> bool:
+        if used < COARSE_MIN_ROWS or self.dim < 2 * COARSE_DIM:
+            return False
+        if self._coarse is None:
+            self._build_coarse(used)
+        return True
+
+    def _build_coarse(self, used: int) -> None:
+        """Project every row onto the top principal directions of (a sample of) the rows.
+
+        Uncentred (second moment, not covariance): the dot products being approximated are
+        uncentred too.
+        """
+        live = np.flatnonzero(self._live[:used])
+        if len(live) > _COARSE_SAMPLE:
+            live = np.random.default_rng(0).choice(live, _COARSE_SAMPLE, replace=False)
+        sample = self._matrix[np.sort(live)].astype(np.float64)
+        _, vectors = np.linalg.eigh(sample.T @ sample)
+        self._basis = np.ascontiguousarray(vectors[:, ::-1][:, :COARSE_DIM], dtype=np.float32)
+        self._coarse = self._matrix @ self._basis
+
+    def _search_two_stage(
+        self, queries: np.ndarray, k: int, searchable: np.ndarray
+    ) -> list[list[tuple[str, float]]]:
+        assert self._coarse is not None and self._basis is not None
+        used = len(searchable)
+        approx = self._coarse[:used] @ (queries @ self._basis).T
+        if not searchable.all():
+            approx[~searchable] = -np.inf
+        pick = min(used, max(COARSE_CANDIDATES, 16 * k))
+        results = []
+        for col in range(len(queries)):
+            rows = np.argpartition(approx[:, col], used - pick)[used - pick :]
+            rows = rows[np.isfinite(approx[rows, col])]
+            if not len(rows):
+                results.append([])
+                continue
+            exact = self._matrix[rows] @ queries[col]
+            take = min(k, len(rows))
+            best = np.argpartition(exact, len(rows) - take)[len(rows) - take :]
+            results.append(self._ranked(rows[best], exact[best]))
+        return results
 
     def _ranked(self, rows: np.ndarray, scores: np.ndarray) -> list[tuple[str, float]]:
         order = np.argsort(-scores, kind="stable")

@@ -667,6 +667,11 @@ def term_stats(
     return active_record_count(conn, user_id), term_document_counts(conn, user_id, terms)
 
 
+def record_row_count(conn: sqlite3.Connection) -> int:
+    """How many record rows the table holds, every tenant and expired ones included."""
+    return int(conn.execute("SELECT COUNT(*) FROM memory_records").fetchone()[0])
+
+
 def active_record_count(conn: sqlite3.Connection, user_id: str) -> int:
     """How many active records the caller has."""
     return int(
