@@ -138,7 +138,11 @@ class AppContext:
         self.tokens = build_token_counter()
         inner = self.embedder_override or await build_embedder(settings)
         self.embedder = CachedEmbedder(inner, capacity=settings.embedding_cache_size)
-        self.db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
+        self.db = Database(
+            settings.db_path,
+            synchronous=settings.sqlite_synchronous,
+            readers=settings.sqlite_readers,
+        )
         await self.db.open()
         await self.db.write(
             lambda conn: _check_model_guard(

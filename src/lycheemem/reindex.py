@@ -111,7 +111,11 @@ async def reindex(
 
         embedder = await build_embedder(settings)
     size = batch_size or settings.embedding_batch_size
-    db = Database(settings.db_path, synchronous=settings.sqlite_synchronous)
+    db = Database(
+        settings.db_path,
+        synchronous=settings.sqlite_synchronous,
+        readers=settings.sqlite_readers,
+    )
     await db.open()
     try:
         await asyncio.to_thread(_drop_vector_tables, settings.lance_dir)

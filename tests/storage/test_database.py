@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 
 import pytest
 
 from lycheemem.errors import StorageError
-from lycheemem.storage.sqlite.database import Database, migration_scripts
+from lycheemem.storage.sqlite.database import Database, default_reader_threads, migration_scripts
 
 pytestmark = pytest.mark.anyio
 
@@ -83,4 +85,19 @@ async def test_drain_waits_for_queued_writes(tmp_path) -> None:
     await db.drain()
     count = await db.read(lambda c: c.execute("SELECT COUNT(*) FROM meta").fetchone()[0])
     assert count == 20 and db.queue_depth == 0
+    await db.close()
+
+
+async def test_reads_run_on_the_configured_number_of_reader_threads(tmp_path) -> None:
+    assert 2 <= default_reader_threads() <= 4
+    db = Database(tmp_path / "r.db", readers=3)
+    await db.open()
+    started = threading.Barrier(3, timeout=5)
+
+    def wait_for_all_three(conn: sqlite3.Connection) -> str:
+        started.wait()  # only returns when three reads run at the same time
+        return threading.current_thread().name
+
+    names = await asyncio.gather(*(db.read(wait_for_all_three) for _ in range(3)))
+    assert len(set(names)) == 3 and all(n.startswith("sqlite-reader") for n in names)
     await db.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sqlite3
 import threading
@@ -21,7 +22,7 @@ from typing import TypeVar
 
 from lycheemem.errors import StorageError
 
-__all__ = ["Database", "migration_scripts"]
+__all__ = ["Database", "default_reader_threads", "migration_scripts"]
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -66,6 +67,11 @@ def _connect(path: Path, *, read_only: bool, synchronous: str) -> sqlite3.Connec
     return conn
 
 
+def default_reader_threads() -> int:
+    """One reader thread per CPU core, at least 2 and at most 4."""
+    return max(2, min(4, os.cpu_count() or 2))
+
+
 class Database:
     """An SQLite file opened in WAL mode with one writer thread and a reader pool.
 
@@ -81,12 +87,12 @@ class Database:
         self,
         path: Path,
         *,
-        readers: int = 4,
+        readers: int = 0,
         synchronous: str = "FULL",
         nowait_queue_size: int = 1000,
     ) -> None:
         self.path = Path(path)
-        self._readers = readers
+        self._readers = readers or default_reader_threads()
         self._synchronous = synchronous
         self._nowait_limit = nowait_queue_size
         self._nowait_pending = 0
