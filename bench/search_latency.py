@@ -2,7 +2,7 @@
 
 Synthetic English and Chinese records of all seven types (templated entities, dates and
 tags) are written through the storage layer with real wordllama vectors, then queries are
-timed through the service call (and, with --http, over loopback HTTP).
+timed through the in-process service call (what /memory/search runs, minus HTTP).
 
     python bench/search_latency.py --records 100000 --queries 200 --top-k 5 --threads 2
 """

@@ -112,6 +112,44 @@ async def test_fts_search_equals_filtering_every_match_first(tmp_path: Path) -> 
     await db.close()
 
 
+async def test_fts_search_newest_first_takes_the_latest_active_matches_of_the_caller(
+    tmp_path: Path,
+) -> None:
+    db = await _open(tmp_path)
+    await _corpus(db)
+    match = build_fts_query("deploy", None)
+    assert match is not None
+    hits = await db.read(
+        lambda conn: sql.fts_search(
+            conn, table="memory_records", user_id="alice", match=match, limit=4, newest_first=True
+        )
+    )
+    # Bob's rows were written last and Alice's expired ones first: neither may appear.
+    newest = [f"to deploy release {i} run the pipeline" for i in (2, 1, 0)]
+    newest.append("we deploy service number 14 on fridays")
+    assert [h.item_id for h in hits] == [record_id_for("alice", text) for text in newest]
+    await db.close()
+
+
+async def test_a_crowded_query_ranks_records_matching_every_term_then_the_newest(
+    tmp_path: Path,
+) -> None:
+    db = await _open(tmp_path)
+    await _corpus(db)
+    store = SqliteSemanticStore(db)
+    hits = await store.fts(
+        "alice", "deploy pipeline", table="memory_records", limit=5, crowded=True
+    )
+    both = [f"to deploy release {i} run the pipeline" for i in range(3)]  # BM25 ties: rowid order
+    newest = [f"we deploy service number {i} on fridays" for i in (14, 13)]
+    assert [h.item_id for h in hits] == [record_id_for("alice", text) for text in both + newest]
+    assert [h.rank for h in hits] == list(range(5))
+    # Not crowded: plain BM25 over the OR of the terms, the same records first here.
+    plain = await store.fts("alice", "deploy pipeline", table="memory_records", limit=5)
+    assert [h.item_id for h in plain][:3] == [h.item_id for h in hits][:3]
+    await db.close()
+
+
 async def test_fts_search_skips_expired_and_other_types_and_tenants(tmp_path: Path) -> None:
     db = await _open(tmp_path)
     await _corpus(db)

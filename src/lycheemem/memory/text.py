@@ -16,6 +16,7 @@ __all__ = [
     "COMMON_TERM_DOCS",
     "COMMON_TERM_SHARE",
     "build_fts_query",
+    "fts_groups",
     "canon",
     "common_term_share",
     "composite_id_for",
@@ -33,6 +34,7 @@ __all__ = [
 # it barely ranks, and on a large memory its posting list makes BM25 ranking slow.
 COMMON_TERM_SHARE = 0.2
 COMMON_TERM_DOCS = 2000
+FTS_MAX_GROUPS = 8
 
 _TRAILING = ".。!！?？;；"
 _WS = re.compile(r"\s+")
@@ -207,6 +209,11 @@ def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
+def fts_groups(text: str) -> list[str]:
+    """The searchable term groups of ``text``, in the order ``build_fts_query`` uses them."""
+    return _ordered_groups(text)
+
+
 def _ordered_groups(text: str) -> list[str]:
     """Return distinct group keys: identifiers/numbers, then CJK phrases, then words."""
     idents: list[str] = []
@@ -241,11 +248,14 @@ def common_term_share(total: int) -> float:
 def build_fts_query(
     text: str,
     owner: str | None,
-    max_groups: int = 8,
+    max_groups: int = FTS_MAX_GROUPS,
     df: Callable[[str], float] | None = None,
     max_share: float = COMMON_TERM_SHARE,
+    conjunctive: bool = False,
 ) -> str | None:
     """Build a safe FTS5 MATCH expression restricted to one owner (MEMORY.md §4.3).
+
+    Terms are OR-ed; ``conjunctive`` AND-s them instead (every term must match).
 
     ``owner`` None leaves the owner term out; only for callers that filter rows by tenant
     themselves (``fts_search`` does).
@@ -263,7 +273,7 @@ def build_fts_query(
     groups = groups[: max(0, max_groups)]
     if not groups:
         return None
-    body = " OR ".join(_quote(g) for g in groups)
+    body = (" AND " if conjunctive else " OR ").join(_quote(g) for g in groups)
     if owner is None:
         return f"({body})"
     return f"fts_owner : {_quote(owner)} AND ({body})"

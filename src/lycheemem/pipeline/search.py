@@ -43,7 +43,14 @@ from lycheemem.memory.semantic.selection import (
     select_composite_first,
     should_expand_children,
 )
-from lycheemem.memory.text import COMMON_TERM_SHARE, common_term_share, query_terms
+from lycheemem.memory.text import (
+    COMMON_TERM_DOCS,
+    COMMON_TERM_SHARE,
+    FTS_MAX_GROUPS,
+    common_term_share,
+    fts_groups,
+    query_terms,
+)
 
 __all__ = ["PlanRefiner", "SearchConfig", "SearchOutcome", "SemanticSearch"]
 
@@ -97,14 +104,29 @@ class SearchOutcome:
 
 
 @dataclass(slots=True, frozen=True)
-class _TermShares:
+class TermShares:
     """Query terms' document shares in the caller's memory and the share that is common."""
 
     shares: dict[str, float] = field(default_factory=dict)
     max_share: float = COMMON_TERM_SHARE
+    total: int = 0
 
     def __call__(self, term: str) -> float:
         return self.shares.get(term, 0.0)
+
+    def crowded(self, text: str) -> bool:
+        """Whether the terms full-text search keeps for ``text`` match over ``COMMON_TERM_DOCS``.
+
+        Counted as the sum of the kept terms' document counts (an upper bound of the OR's
+        matches). BM25 would score every one of them (10-20 ms at 10k-100k records), so
+        such a query is answered by its AND first and topped up with the newest matches.
+        Memories under ``COMMON_TERM_DOCS`` records never get here.
+        """
+        groups = fts_groups(text)
+        if not groups:
+            return False
+        kept = [g for g in groups if self(g) <= self.max_share] or [min(groups, key=self)]
+        return sum(self(g) for g in kept[:FTS_MAX_GROUPS]) * self.total > COMMON_TERM_DOCS
 
 
 class _Pool:
@@ -248,14 +270,14 @@ class SemanticSearch:
 
     async def _term_stats(
         self, user_id: str, terms: list[str]
-    ) -> tuple[dict[str, float], _TermShares]:
+    ) -> tuple[dict[str, float], TermShares]:
         """Per query term: BM25-style IDF in the caller's memory, and its document share."""
         if not terms:
-            return {}, _TermShares()
+            return {}, TermShares()
         total, freqs = await self._store.term_stats(user_id, terms[:12])
         weights = {t: math.log(1 + (total - df + 0.5) / (df + 0.5)) for t, df in freqs.items()}
         shares = {t: df / total for t, df in freqs.items()} if total else {}
-        return weights, _TermShares(shares, common_term_share(total))
+        return weights, TermShares(shares, common_term_share(total), total)
 
     async def _recent(self, user_id: str, session_id: str | None) -> tuple[list[Turn], str]:
         if not session_id:
@@ -281,7 +303,7 @@ class SemanticSearch:
         sem: np.ndarray,
         prag: np.ndarray,
         top_k: int,
-        df: _TermShares,
+        df: TermShares,
     ) -> _Pool:
         limit = max(3 * top_k, self.config.recall_min)
         pool = _Pool()
@@ -300,13 +322,19 @@ class SemanticSearch:
         return pool
 
     async def _fts(
-        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: _TermShares
+        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: TermShares
     ) -> None:
         searches = [
             (
                 kind,
                 self._store.fts(
-                    user_id, text, table=table, limit=cap, df=df, max_share=df.max_share
+                    user_id,
+                    text,
+                    table=table,
+                    limit=cap,
+                    df=df,
+                    max_share=df.max_share,
+                    crowded=df.crowded(text),
                 ),
             )
             for text in plan.semantic_queries
@@ -361,7 +389,7 @@ class SemanticSearch:
             pool.add(item_id, kind, "temporal")
 
     async def _biased(
-        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: _TermShares
+        self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool, df: TermShares
     ) -> None:
         half = max(1, limit // 2)
         if plan.missing_slots:
@@ -384,6 +412,7 @@ class SemanticSearch:
             memory_types=sorted(set(types)),
             df=df,
             max_share=df.max_share,
+            crowded=df.crowded(query),
         ):
             pool.add(hit.item_id, "record", "type_bias", rank=hit.rank)
 
@@ -557,8 +586,8 @@ class SemanticSearch:
         return log.log_id
 
 
-async def _no_term_stats() -> tuple[dict[str, float], _TermShares]:
-    return {}, _TermShares()
+async def _no_term_stats() -> tuple[dict[str, float], TermShares]:
+    return {}, TermShares()
 
 
 def _ms(start: float, end: float) -> float:

@@ -420,8 +420,12 @@ def fts_search(
     match: str,
     limit: int,
     memory_types: Sequence[str] | None = None,
+    newest_first: bool = False,
 ) -> list[FtsHit]:
     """Active items of ``table`` matching the FTS expression, best BM25 first.
+
+    ``newest_first`` returns the newest matches instead: FTS5 walks the match list
+    backwards and stops at ``limit``, where BM25 would have to score every match.
 
     BM25 ties keep FTS5's rowid order. FTS5 ranks every match without touching the
     item rows; rows are then read in rank order, a batch at a time, only until ``limit``
@@ -432,10 +436,9 @@ def fts_search(
     if limit <= 0:
         return []
     id_column = "record_id" if table == "memory_records" else "composite_id"
+    order = "rowid DESC" if newest_first else f"bm25({table}_fts, 1.0, 0.5, 0.0), rowid"
     ranked = conn.execute(
-        f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ?"
-        f" ORDER BY bm25({table}_fts, 1.0, 0.5, 0.0), rowid",
-        (match,),
+        f"SELECT rowid FROM {table}_fts WHERE {table}_fts MATCH ? ORDER BY {order}", (match,)
     )
     # Type-filtered searches keep few of the best matches, so they start with a wider batch.
     batch = limit * (_FTS_TYPED_BATCH if memory_types else _FTS_BATCH)

@@ -198,26 +198,42 @@ class SqliteSemanticStore:
         memory_types: Sequence[str] | None = None,
         df: Callable[[str], float] | None = None,
         max_share: float = COMMON_TERM_SHARE,
+        crowded: bool = False,
     ) -> list[sql.FtsHit]:
         """Full-text search over the caller's active items of ``table``.
 
         ``df`` (term → fraction of the caller's records containing it) drops terms above
-        ``max_share`` from the query, which keeps FTS fast on large memories.
+        ``max_share`` from the query, which keeps FTS fast on large memories. A
+        ``crowded`` query (its terms match thousands of records) is answered by the BM25
+        ranking of the records matching every term, topped up with the newest records
+        matching any of them: both cost what they return, not what the terms match.
         """
         owner = fts_owner(user_id) if self._scope_by_owner(user_id) else None
         match = build_fts_query(text, owner, df=df, max_share=max_share)
         if match is None or limit <= 0:
             return []
-        return await self.db.read(
-            lambda conn: sql.fts_search(
-                conn,
-                table=table,
-                user_id=user_id,
-                match=match,
-                limit=limit,
-                memory_types=memory_types,
-            )
-        )
+        every = build_fts_query(text, owner, df=df, max_share=max_share, conjunctive=True)
+
+        def search(conn: sqlite3.Connection) -> list[sql.FtsHit]:
+            def run(expression: str, newest_first: bool = False) -> list[sql.FtsHit]:
+                return sql.fts_search(
+                    conn,
+                    table=table,
+                    user_id=user_id,
+                    match=expression,
+                    limit=limit,
+                    memory_types=memory_types,
+                    newest_first=newest_first,
+                )
+
+            if not crowded:
+                return run(match)
+            hits = run(every) if every != match else []
+            if len(hits) < limit:
+                hits = _merged(hits, run(match, newest_first=True))[:limit]
+            return hits
+
+        return await self.db.read(search)
 
     def _scope_by_owner(self, user_id: str) -> bool:
         """Whether the MATCH expression should carry the owner token.
@@ -307,3 +323,9 @@ class SqliteSemanticStore:
             _mark_indexed(conn, "skills", "skill_id", skill_ids)
 
         await self.db.write(write)
+
+
+def _merged(first: list[sql.FtsHit], then: list[sql.FtsHit]) -> list[sql.FtsHit]:
+    """``first`` followed by the hits of ``then`` it lacks, re-ranked 0.. in that order."""
+    ids = list(dict.fromkeys([*(h.item_id for h in first), *(h.item_id for h in then)]))
+    return [sql.FtsHit(item_id, rank) for rank, item_id in enumerate(ids)]
