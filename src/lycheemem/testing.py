@@ -20,8 +20,9 @@ import numpy as np
 
 from lycheemem.config import Settings, load_settings
 from lycheemem.errors import LLMError
-from lycheemem.memory.models import ExtractedRecord, Turn
+from lycheemem.memory.models import ExtractedRecord, MemoryRecord, SourceRef, Turn
 from lycheemem.memory.protocols import ChatMessage, EmbedKind, LLMResponse, LLMUsage
+from lycheemem.memory.text import canon, record_id_for
 from lycheemem.providers.embedding.base import l2_normalise
 from lycheemem.providers.llm.base import BaseLLM
 
@@ -31,6 +32,7 @@ __all__ = [
     "ScriptExhausted",
     "ScriptedLLM",
     "TEST_JWT_SECRET",
+    "make_record",
     "make_test_settings",
     "purpose_script",
     "echo_extraction",
@@ -160,6 +162,27 @@ class HashingEmbedder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return l2_normalise(np.stack([self._vector(text) for text in texts]))
+
+
+def make_record(user_id: str, text: str, session_id: str = "s1", **fields: Any) -> MemoryRecord:
+    """A fact record as consolidation would store it: id derived from the text, turn 0 cited.
+
+    ``fields`` override any other ``MemoryRecord`` field (``memory_type``, ``created_at`` ...).
+    """
+    now = fields.pop("created_at", "2026-03-01T10:00:00.000Z")
+    return MemoryRecord(
+        record_id=record_id_for(user_id, text),
+        user_id=user_id,
+        memory_type=fields.pop("memory_type", "fact"),
+        semantic_text=text,
+        normalized_text=canon(text),
+        created_at=now,
+        updated_at=now,
+        source_session_id=session_id,
+        source_turn_ids=[0],
+        sources=[SourceRef(session_id, [0])],
+        **fields,
+    )
 
 
 def make_test_settings(tmp_path: Path, **overrides: Any) -> Settings:

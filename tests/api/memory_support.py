@@ -8,9 +8,10 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from lycheemem.memory.models import CompositeRecord, MemoryRecord, SourceRef
-from lycheemem.memory.text import canon, composite_id_for, record_id_for
+from lycheemem.memory.text import canon, composite_id_for
 from lycheemem.storage.lance.vector_index import VectorRow
 from lycheemem.storage.sqlite.records import insert_composite, save_record
+from lycheemem.testing import make_record
 
 SEAT_FACTS = [
     "I prefer window seats on flights.",
@@ -80,24 +81,6 @@ def all_items(client: TestClient, headers: dict[str, str] | None = None, **param
     response = client.get("/memory/records", params={"limit": 200, **params}, headers=headers or {})
     assert response.status_code == 200, response.text
     return response.json()["items"]
-
-
-def make_record(user_id: str, text: str, session_id: str = "s1", **fields: Any) -> MemoryRecord:
-    """A record as consolidation would store it (id derived from the text)."""
-    now = fields.pop("created_at", "2026-03-01T10:00:00.000Z")
-    return MemoryRecord(
-        record_id=record_id_for(user_id, text),
-        user_id=user_id,
-        memory_type=fields.pop("memory_type", "fact"),
-        semantic_text=text,
-        normalized_text=canon(text),
-        created_at=now,
-        updated_at=now,
-        source_session_id=session_id,
-        source_turn_ids=[0],
-        sources=[SourceRef(session_id, [0])],
-        **fields,
-    )
 
 
 def make_composite(

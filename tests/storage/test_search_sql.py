@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from lycheemem.memory.models import MemoryRecord, SourceRef
-from lycheemem.memory.text import build_fts_query, canon, fts_owner, record_id_for
+from lycheemem.memory.models import MemoryRecord
+from lycheemem.memory.text import build_fts_query, fts_owner, record_id_for
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
+from lycheemem.testing import make_record
 
 pytestmark = pytest.mark.anyio
 
@@ -21,19 +22,7 @@ NOW = "2026-03-01T10:00:00.000Z"
 
 
 def _record(user_id: str, text: str, **fields: Any) -> MemoryRecord:
-    return MemoryRecord(
-        record_id=record_id_for(user_id, text),
-        user_id=user_id,
-        memory_type=fields.pop("memory_type", "fact"),
-        semantic_text=text,
-        normalized_text=canon(text),
-        created_at=NOW,
-        updated_at=NOW,
-        source_session_id="s1",
-        source_turn_ids=[0],
-        sources=[SourceRef("s1", [0])],
-        **fields,
-    )
+    return make_record(user_id, text, created_at=NOW, **fields)
 
 
 async def _open(tmp_path: Path) -> Database:
