@@ -4,7 +4,7 @@
 #    sudo) on Debian/Ubuntu it installs the `chromium` package when none is found;
 # 2. with node >= 20 and npm, runs `npm ci` in web-demo/ when node_modules is out of date and
 #    `npm run build` when web-demo/dist is missing or older than the sources.
-# Whatever is impossible is reported and skipped: tests/e2e/test_web_demo.py then skips with a reason.
+# Whatever is impossible is reported: tests/e2e/test_web_demo.py then skips with a reason (fails under CI=true).
 set -u
 cd "$(dirname "$0")/.." || exit 0
 DEMO=web-demo

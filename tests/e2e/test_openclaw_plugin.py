@@ -19,7 +19,7 @@ import pytest
 
 # The live-server helper of the MCP tests (tests/mcp has no package, like every test folder).
 sys.path.append(str(Path(__file__).resolve().parents[1] / "mcp"))
-from mcp_support import run_server  # noqa: E402
+from mcp_support import run_server, skip_unless_ci  # noqa: E402
 
 PLUGIN_DIR = Path(__file__).resolve().parents[2] / "openclaw-plugin"
 
@@ -39,7 +39,7 @@ def test_openclaw_plugin_suite(tmp_path: Path) -> None:
     """`npm test` passes against a live server with two registered users."""
     reason = _missing_tooling()
     if reason:
-        pytest.skip(reason)
+        skip_unless_ci(reason)
     with run_server(tmp_path) as live:
         env = {
             **os.environ,

@@ -22,7 +22,7 @@ DEMO_DIR_OVERRIDE = os.environ.get("LYCHEEMEM_DEMO_DIR")
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
 
 sys.path.insert(0, str(ROOT / "tests" / "mcp"))
-from mcp_support import run_server  # noqa: E402
+from mcp_support import run_server, skip_unless_ci  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ def test_browser_suite(tmp_path: Path) -> None:
     demo_dir = _demo_dir().resolve()
     reason = _skip_reason(demo_dir)
     if reason:
-        pytest.skip(reason)
+        skip_unless_ci(reason)
     env = {
         **os.environ,
         "CHROMIUM_PATH": _chromium() or "",
