@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -193,6 +194,8 @@ def main() -> int:
     parser.add_argument("--conversations", type=int, default=0, help="limit (0 = all)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = parser.parse_args()
+    # One INFO line per request would bury the per-conversation results.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     files = sorted(args.data.glob("*.json")) if args.data.is_dir() else [args.data]
     if args.conversations:
         files = files[: args.conversations]
