@@ -18,6 +18,7 @@ from lycheemem.pipeline.nodes.synthesize import synthesize
 from lycheemem.pipeline.nodes.wm_manager import wm_manager
 from lycheemem.pipeline.planner_llm import LLMPlanner
 from lycheemem.pipeline.reasoner import Reasoner
+from lycheemem.pipeline.reflection import LLMReflector
 from lycheemem.pipeline.runner import ChatRunner
 from lycheemem.pipeline.state import STEP_NAMES, PipelineContext, PipelineState
 from lycheemem.pipeline.synthesis import Synthesizer, SynthesizerConfig
@@ -67,6 +68,11 @@ def build_pipeline(
         if llm is not None and settings.planner != "heuristic"
         else None
     )
+    reflector = (
+        LLMReflector(llm=llm, rounds=settings.reflection_rounds)
+        if llm is not None and settings.reflection_rounds > 0
+        else None
+    )
     context = PipelineContext(
         settings=settings,
         llm=llm,
@@ -85,6 +91,7 @@ def build_pipeline(
         ),
         reasoner=Reasoner(llm=llm, temperature=settings.llm_temperature),
         planner=planner,
+        reflector=reflector,
     )
     runner = ChatRunner(graph=build_graph(), context=context)
     service.attach_pipeline(runner)

@@ -48,6 +48,11 @@ class PipelineOperations:
         """The search hook of the LLM planner (None in memory-only mode)."""
         return plan_refiner(self._ctx.planner)
 
+    @property
+    def reflector(self) -> Any:
+        """The reflection hook (None unless LLM mode with ``LYCHEEMEM_REFLECTION_ROUNDS`` > 0)."""
+        return self._ctx.reflector
+
     # -- smart search --------------------------------------------------------------
     async def smart_search(
         self,

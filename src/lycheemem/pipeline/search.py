@@ -10,10 +10,10 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -51,10 +51,29 @@ from lycheemem.memory.text import (
     fts_groups,
     query_terms,
 )
+from lycheemem.pipeline.reflection import Gaps, reflection_fit
 
-__all__ = ["PlanRefiner", "SearchConfig", "SearchOutcome", "SemanticSearch"]
+__all__ = ["PlanRefiner", "Reflector", "SearchConfig", "SearchOutcome", "SemanticSearch"]
 
 PlanRefiner = Callable[[str, SearchPlan, ActionState, str, datetime], Awaitable[SearchPlan]]
+
+
+class Reflector(Protocol):
+    """The reflection hook of a search (implemented by ``pipeline.reflection.LLMReflector``)."""
+
+    rounds: int
+
+    async def assess(
+        self, query: str, plan: SearchPlan, provenance: list[dict[str, Any]]
+    ) -> Gaps | None:
+        """What the selected memories lack, or None when they are enough."""
+        ...
+
+    async def supplement(self, query: str, plan: SearchPlan, gaps: Gaps) -> SearchPlan | None:
+        """A plan that searches for ``gaps``."""
+        ...
+
+
 """``(query, heuristic_plan, action_state, recent_context, reference) -> plan``."""
 
 ACTION_BIAS = ("procedure", "constraint", "usage_pattern", "composite_constraint")
@@ -91,6 +110,7 @@ class SearchOutcome:
     usage_log_id: str | None
     timing_ms: dict[str, float]
     recent_context: str = ""
+    reflection: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def semantic_results(self) -> list[dict[str, Any]]:
@@ -129,6 +149,27 @@ class TermShares:
         return sum(self(g) for g in kept[:FTS_MAX_GROUPS]) * self.total > COMMON_TERM_DOCS
 
 
+@dataclass(frozen=True, slots=True)
+class _Scoring:
+    """What scoring needs besides the plan: query terms, their weights, the reference time."""
+
+    terms: list[str]
+    term_weights: dict[str, float]
+    reference: datetime
+
+    def with_gap_terms(self, gap_terms: Iterable[str]) -> _Scoring:
+        """Add reflection gap terms to the query terms, at half an average query term's weight.
+
+        The gaps are now part of what the caller needs, but the query itself stays what
+        matters most.
+        """
+        known = [self.term_weights.get(t, 1.0) for t in self.terms] or [1.0]
+        gap_weight = 0.5 * sum(known) / len(known)
+        fresh = [t for t in dict.fromkeys(gap_terms) if t not in self.terms]
+        weights = {**self.term_weights, **{t: gap_weight for t in fresh}}
+        return _Scoring([*self.terms, *fresh], weights, self.reference)
+
+
 class _Pool:
     """Recalled candidates keyed by id, accumulating channels."""
 
@@ -155,6 +196,11 @@ class _Pool:
 
     def ids(self, kind: str) -> list[str]:
         return [i for i, k in self.kinds.items() if k == kind]
+
+    def drop(self, item_ids: set[str]) -> None:
+        """Forget ``item_ids`` (already known to the caller)."""
+        for item_id in item_ids:
+            self.kinds.pop(item_id, None)
 
 
 class SemanticSearch:
@@ -190,11 +236,13 @@ class SemanticSearch:
         log_usage: bool = True,
         token_budget: int = 0,
         planner: PlanRefiner | None = None,
+        reflector: Reflector | None = None,
     ) -> SearchOutcome:
         """Search the caller's memory for ``query``.
 
         ``planner`` (the LLM planner) may replace the heuristic plan; a plan with a
-        ``hypothetical_skill`` retrieves skills by that HyDE draft.
+        ``hypothetical_skill`` retrieves skills by that HyDE draft. ``reflector`` runs its
+        reflection rounds on a non-empty candidate pool (see ``pipeline.reflection``).
         """
         started = time.perf_counter()
         reference = reference_time or self._clock.now()
@@ -209,6 +257,7 @@ class SemanticSearch:
             plan = await planner(query, plan, state, recent_context, reference)
         planned = time.perf_counter()
         selected: list[Candidate] = []
+        reflection: list[dict[str, Any]] = []
         terms = query_terms(query)
         # Term statistics (SQLite) and query embedding (model thread) do not depend on each other.
         (sem_vecs, prag_vecs), (term_weights, df) = await asyncio.gather(
@@ -220,23 +269,21 @@ class SemanticSearch:
             pool = await self._recall(user_id, plan, sem_vecs, prag_vecs, top_k, df)
             recalled = time.perf_counter()
             candidates = await self._candidates(user_id, pool, plan, query, top_k)
-            score_candidates(
-                candidates,
-                plan=plan,
-                semantic_query_vectors=sem_vecs,
-                pragmatic_query_vectors=prag_vecs,
-                query_terms=terms,
-                now=reference,
-                weights=self.config.weights,
-                term_weights=term_weights,
-            )
-            selected = select_composite_first(
-                candidates,
-                top_k=top_k,
-                tree_mode=plan.tree_retrieval_mode,
-                composite_bonus=self.config.composite_bonus,
-                parent_margin=self.config.parent_margin,
-            )
+            scoring = _Scoring(terms, term_weights, reference)
+            selected = self._score_and_select(candidates, plan, sem_vecs, prag_vecs, scoring, top_k)
+            if reflector is not None and candidates:
+                candidates, selected, reflection = await self._reflect(
+                    reflector,
+                    user_id=user_id,
+                    query=query,
+                    plan=plan,
+                    vectors=(sem_vecs, prag_vecs),
+                    candidates=candidates,
+                    selected=selected,
+                    scoring=scoring,
+                    top_k=top_k,
+                    df=df,
+                )
         else:
             candidates = []
         scored = time.perf_counter()
@@ -266,7 +313,87 @@ class SemanticSearch:
             usage_log_id=log_id,
             timing_ms=timing,
             recent_context=recent_context,
+            reflection=reflection,
         )
+
+    def _score_and_select(
+        self,
+        candidates: list[Candidate],
+        plan: SearchPlan,
+        semantic_vectors: np.ndarray,
+        pragmatic_vectors: np.ndarray,
+        scoring: _Scoring,
+        top_k: int,
+        fits: dict[str, float] | None = None,
+    ) -> list[Candidate]:
+        score_candidates(
+            candidates,
+            plan=plan,
+            semantic_query_vectors=semantic_vectors,
+            pragmatic_query_vectors=pragmatic_vectors,
+            query_terms=scoring.terms,
+            now=scoring.reference,
+            weights=self.config.weights,
+            reflection_fit=fits,
+            term_weights=scoring.term_weights,
+        )
+        return select_composite_first(
+            candidates,
+            top_k=top_k,
+            tree_mode=plan.tree_retrieval_mode,
+            composite_bonus=self.config.composite_bonus,
+            parent_margin=self.config.parent_margin,
+        )
+
+    async def _reflect(
+        self,
+        reflector: Reflector,
+        *,
+        user_id: str,
+        query: str,
+        plan: SearchPlan,
+        vectors: tuple[np.ndarray, np.ndarray],
+        candidates: list[Candidate],
+        selected: list[Candidate],
+        scoring: _Scoring,
+        top_k: int,
+        df: TermShares,
+    ) -> tuple[list[Candidate], list[Candidate], list[dict[str, Any]]]:
+        """Reflection rounds: recall what the model finds missing, score everything again."""
+        rounds: list[dict[str, Any]] = []
+        sem_all, prag_all = vectors
+        for _ in range(reflector.rounds):
+            gaps = await reflector.assess(query, plan, provenance_items(selected))
+            if gaps is None:
+                rounds.append({"enough": True})
+                break
+            extra = await reflector.supplement(query, plan, gaps)
+            if extra is None:
+                rounds.append({"enough": False, "gaps": gaps.as_dict(), "added": 0})
+                break
+            sem, prag = await self._embed_plan(extra)
+            pool = await self._recall(user_id, extra, sem, prag, top_k, df)
+            known = {c.item_id for c in candidates}
+            pool.drop(known)
+            added = [
+                c
+                for c in await self._candidates(user_id, pool, extra, query, top_k)
+                if c.item_id not in known
+            ]
+            for candidate in added:
+                candidate.channels.add("reflection")
+            candidates = [*candidates, *added]
+            sem_all = np.vstack([sem_all, sem]) if len(sem) else sem_all
+            prag_all = np.vstack([prag_all, prag]) if len(prag) else prag_all
+            fits = {c.item_id: reflection_fit(c, gaps) for c in candidates}
+            scoring = scoring.with_gap_terms(
+                t for text in [*extra.semantic_queries, *gaps.phrases()] for t in query_terms(text)
+            )
+            selected = self._score_and_select(
+                candidates, extra, sem_all, prag_all, scoring, top_k, fits
+            )
+            rounds.append({"enough": False, "gaps": gaps.as_dict(), "added": len(added)})
+        return candidates, selected, rounds
 
     async def _term_stats(
         self, user_id: str, terms: list[str]

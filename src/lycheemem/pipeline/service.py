@@ -253,6 +253,7 @@ class MemoryService:
             include_skills=include_skills,
             reference_time=reference_time,
             planner=self.operations.planner if self.operations is not None else None,
+            reflector=self.operations.reflector if self.operations is not None else None,
         )
 
     async def consolidate(

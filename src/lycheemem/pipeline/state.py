@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lycheemem.pipeline.feedback import FeedbackService
     from lycheemem.pipeline.planner_llm import LLMPlanner
     from lycheemem.pipeline.reasoner import Reasoner
+    from lycheemem.pipeline.reflection import LLMReflector
     from lycheemem.pipeline.service import MemoryService
     from lycheemem.pipeline.synthesis import Synthesizer
 
@@ -96,6 +97,7 @@ class PipelineContext:
     synthesizer: Synthesizer
     reasoner: Reasoner
     planner: LLMPlanner | None = None
+    reflector: LLMReflector | None = None
 
     @property
     def mode(self) -> str:

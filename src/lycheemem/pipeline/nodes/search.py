@@ -42,6 +42,7 @@ def search_trace(
     action_state: dict[str, Any],
     usage_log_id: str | None,
     feedback_update: dict[str, Any] | None,
+    reflection: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The ``search_coordinator`` trace fragment (API.md §2.7)."""
     return {
@@ -70,6 +71,7 @@ def search_trace(
         "search_mode": plan.get("mode", "answer"),
         "usage_log_id": usage_log_id,
         "feedback_update": feedback_update,
+        "reflection": reflection or [],
     }
 
 
@@ -85,6 +87,7 @@ async def search(state: PipelineState, runtime: Runtime[PipelineContext]) -> dic
         reference_time=state.get("reference_time"),
         token_budget=state.get("wm_token_usage", 0),
         planner=plan_refiner(ctx.planner),
+        reflector=ctx.reflector,
     )
     plan = asdict(outcome.plan)
     action_state = asdict(outcome.action_state)
@@ -105,6 +108,7 @@ async def search(state: PipelineState, runtime: Runtime[PipelineContext]) -> dic
             action_state,
             outcome.usage_log_id,
             state.get("feedback_update"),
+            outcome.reflection,
         ),
         "llm_calls": calls_since(mark),
     }
