@@ -370,9 +370,9 @@ def _render_locomo(locomo: list[dict], locomo_path: Path) -> list[str]:
         "",
         f"The fixed part is {fixed['extract']} prompt+schema tokens per extraction call and "
         f"{fixed['fuse']} per fusion call. Fusion sees at most 3 close neighbours (cosine ≥ "
-        f"{LLM_RELATED_MIN_SIMILARITY}) per new record and 16 in all, and is skipped when no new "
-        "record has one. Batch size 12 was the default until the batch-size decision in "
-        "docs/DECISIONS.md.",
+        f"{LLM_RELATED_MIN_SIMILARITY}) per new record and 16 in all; it is sent only the new "
+        "records that have such a neighbour and is skipped when none has one. Batch size 12 was "
+        "the default until the batch-size decision in docs/DECISIONS.md.",
         "",
     ]
     return lines

@@ -102,3 +102,18 @@ async def test_an_unknown_existing_alias_changes_nothing(open_context) -> None:
     assert report["records_added"] == 1 and report["records_updated"] == 0
     assert not (await _record(ctx, OLD)).expired
     assert not (await _record(ctx, NEW)).expired
+
+
+async def test_only_new_records_with_a_close_neighbour_are_sent_to_fusion(open_context) -> None:
+    llm = ScriptedLLM(purpose_script({"extract": echo_extraction, "fuse": [NO_FUSION]}))
+    ctx = await open_context(llm=llm, auto_consolidate=False)
+    await _remember(ctx, "s1", OLD)
+    unrelated = "The staging cluster runs Kubernetes 1.31 in three zones."
+    for text in (NEW, unrelated):
+        await ctx.service.append_turn(user_id="", session_id="s2", role="user", content=text)
+    report = await ctx.service.consolidate(user_id="", session_id="s2", background=False)
+
+    prompt = _fusion_prompt(llm)
+    assert NEW in prompt and unrelated not in prompt
+    assert "n2" not in prompt
+    assert report["records_added"] == 2 and report["llm_calls"] == 2  # extract + fuse

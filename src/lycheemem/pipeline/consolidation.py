@@ -494,10 +494,12 @@ class Consolidator:
             return
         if self._llm is not None:
             close = _closest(hits, related, fresh_ids)
-            if close:
-                await self._llm_fuse(batch, report, close)
-            else:
-                await self._cluster(batch, report, {})
+            judged = _close_fresh(hits, close, fresh_ids)
+            if judged:
+                # Only a new record with a close neighbour can be a duplicate or a conflict;
+                # the others are added, and grouped by similarity as in any other batch.
+                await self._llm_fuse(batch, report, close, judged)
+            await self._cluster(batch, report, {}, skip=set(judged))
             return
         await self._resolve_conflicts(batch, report, hits, fresh_ids, related)
         await self._cluster(batch, report, related)
@@ -573,10 +575,15 @@ class Consolidator:
         batch.expire_covering.append(target.record_id)
 
     async def _cluster(
-        self, batch: _Batch, report: JobReport, related: dict[str, MemoryRecord]
+        self,
+        batch: _Batch,
+        report: JobReport,
+        related: dict[str, MemoryRecord],
+        skip: set[str] | None = None,
     ) -> None:
+        """Similarity composites of the batch's new records (``skip``: ids left out)."""
         pool = {**related, **batch.fresh}
-        pool = {k: v for k, v in pool.items() if not v.expired}
+        pool = {k: v for k, v in pool.items() if not v.expired and k not in (skip or ())}
         if len(pool) < 2:
             return
         ids = list(pool)
@@ -641,14 +648,20 @@ class Consolidator:
         )
 
     async def _llm_fuse(
-        self, batch: _Batch, report: JobReport, related: dict[str, MemoryRecord]
+        self,
+        batch: _Batch,
+        report: JobReport,
+        related: dict[str, MemoryRecord],
+        judged: list[str],
     ) -> None:
+        """One fusion call on the ``judged`` new records and their close neighbours."""
         assert self._llm is not None
-        decision = await llm_fuse(self._llm, list(batch.fresh.values()), list(related.values()))
+        fresh = [batch.fresh[i] for i in judged]
+        decision = await llm_fuse(self._llm, fresh, list(related.values()))
         report.llm_calls += 1
         if decision is None:
             return
-        alias = {f"n{n}": rid for n, rid in enumerate(batch.fresh, start=1)}
+        alias = {f"n{n}": rid for n, rid in enumerate(judged, start=1)}
         for item in decision.decisions:
             record_id = alias.get(item.new)
             record = batch.fresh.get(record_id or "")
@@ -806,6 +819,17 @@ def _closest(
                 break
     best = sorted(ranked, key=lambda i: ranked[i], reverse=True)[:LLM_RELATED_MAX]
     return {item_id: related[item_id] for item_id in best}
+
+
+def _close_fresh(
+    hits: list[list[tuple[str, float]]], close: dict[str, MemoryRecord], fresh_ids: list[str]
+) -> list[str]:
+    """The new records (in batch order) with at least one neighbour in ``close``."""
+    return [
+        record_id
+        for record_id, row in zip(fresh_ids, hits, strict=True)
+        if any(item_id in close and score >= LLM_RELATED_MIN_SIMILARITY for item_id, score in row)
+    ]
 
 
 def _add_sources(target: MemoryRecord, sources: Sequence[SourceRef]) -> None:
