@@ -645,21 +645,40 @@ def _active_only(
 def temporal_search(
     conn: sqlite3.Connection, user_id: str, since: str, until: str, limit: int
 ) -> list[tuple[str, str]]:
-    """Active items whose event interval (else ``created_at``) overlaps [since, until]."""
+    """Active items whose event interval (else ``created_at``) overlaps [since, until].
+
+    Latest event first, then items without an event time, newest first. Each of the three
+    queries reads one index range (migration 0004): events starting in the window (from the
+    start of ``since``'s day, for a window that opens mid-day), multi-day intervals that
+    started before and reach into it, and undated items created in it.
+    """
+    day = since[:10]
     found: list[tuple[str, str]] = []
     for table, column, kind in (
         ("memory_records", "record_id", "record"),
         ("composite_records", "composite_id", "composite"),
     ):
-        rows = conn.execute(
-            f"SELECT {column} FROM {table} WHERE user_id = ? AND expired = 0 AND ("
-            " (event_start IS NOT NULL AND event_start <= ?"
-            "  AND COALESCE(event_end, event_start) >= ?)"
-            " OR (event_start IS NULL AND created_at BETWEEN ? AND ?))"
+        active = f"SELECT {column}, event_start FROM {table} WHERE user_id = ? AND +expired = 0"
+        starting = conn.execute(
+            f"{active} AND event_start BETWEEN ? AND ? AND COALESCE(event_end, event_start) >= ?"
             " ORDER BY event_start DESC LIMIT ?",
-            (user_id, until, since, since, until, limit),
+            (user_id, day, until, since, limit),
         ).fetchall()
-        found.extend((row[0], kind) for row in rows)
+        spanning = conn.execute(
+            f"{active} AND event_end >= ? AND event_start < ?"
+            " AND substr(event_end, 1, 10) != substr(event_start, 1, 10)"
+            " ORDER BY event_start DESC LIMIT ?",
+            (user_id, since, day, limit),
+        ).fetchall()
+        unique = {row[0]: row for row in [*starting, *spanning]}
+        events = sorted(unique.values(), key=lambda row: row[1], reverse=True)
+        undated = conn.execute(
+            f"SELECT {column} FROM {table} WHERE user_id = ? AND +expired = 0"
+            " AND event_start IS NULL AND created_at BETWEEN ? AND ?"
+            " ORDER BY created_at DESC LIMIT ?",
+            (user_id, since, until, limit),
+        ).fetchall()
+        found.extend((row[0], kind) for row in [*events, *undated][:limit])
     return found[:limit]
 
 
