@@ -54,7 +54,9 @@ format: $(VENV)/.installed-dev ## apply ruff formatting and safe fixes
 
 bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test)
 	$(PY) bench/search_latency.py --records 10000
+	$(PY) bench/search_latency.py --records 100000
 	$(PY) bench/locomo.py --data ../shared/data/locomo-dev
+	$(PY) bench/llm_budget.py
 
 clean: ## remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
