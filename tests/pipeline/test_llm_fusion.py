@@ -14,7 +14,6 @@ pytestmark = pytest.mark.anyio
 
 OLD = "Alice prefers window seats on long flights."
 NEW = "Alice prefers aisle seats on long flights."
-NO_FUSION = {"decisions": [], "composites": []}
 
 
 async def _remember(ctx: Any, session: str, text: str) -> dict[str, Any]:
@@ -27,6 +26,13 @@ async def _record(ctx: Any, text: str) -> Any:
     return records.get(record_id_for("", text))
 
 
+async def _fusing(open_context, *decisions: dict[str, Any]) -> tuple[Any, ScriptedLLM]:
+    """A context whose one fusion call answers with ``decisions`` (no composites)."""
+    fuse = [{"decisions": list(decisions), "composites": []}]
+    llm = ScriptedLLM(purpose_script({"extract": echo_extraction, "fuse": fuse}))
+    return await open_context(llm=llm, auto_consolidate=False), llm
+
+
 def _fusion_prompt(llm: ScriptedLLM) -> str:
     (call,) = [c for c in llm.calls if c.purpose == "fuse"]
     return call.messages[-1]["content"]
@@ -35,25 +41,17 @@ def _fusion_prompt(llm: ScriptedLLM) -> str:
 async def test_a_conflict_update_rewrites_the_existing_record_and_expires_the_new_one(
     open_context,
 ) -> None:
-    replies = iter(
-        [
-            {
-                "decisions": [
-                    {
-                        "new": "n1",
-                        "action": "conflict_update",
-                        "target_id": "e1",
-                        "updated_semantic_text": NEW,
-                        "updated_normalized_text": "alice prefers aisle seats",
-                        "reason": "seat preference changed",
-                    }
-                ],
-                "composites": [],
-            }
-        ]
+    ctx, llm = await _fusing(
+        open_context,
+        {
+            "new": "n1",
+            "action": "conflict_update",
+            "target_id": "e1",
+            "updated_semantic_text": NEW,
+            "updated_normalized_text": "alice prefers aisle seats",
+            "reason": "seat preference changed",
+        },
     )
-    llm = ScriptedLLM(purpose_script({"extract": echo_extraction, "fuse": lambda _: next(replies)}))
-    ctx = await open_context(llm=llm, auto_consolidate=False)
     await _remember(ctx, "s1", OLD)
     report = await _remember(ctx, "s2", NEW)
 
@@ -74,11 +72,7 @@ async def test_a_conflict_update_rewrites_the_existing_record_and_expires_the_ne
 
 
 async def test_a_duplicate_is_merged_into_the_existing_record(open_context) -> None:
-    replies = iter(
-        [{"decisions": [{"new": "n1", "action": "duplicate", "target_id": "e1"}], "composites": []}]
-    )
-    llm = ScriptedLLM(purpose_script({"extract": echo_extraction, "fuse": lambda _: next(replies)}))
-    ctx = await open_context(llm=llm, auto_consolidate=False)
+    ctx, _ = await _fusing(open_context, {"new": "n1", "action": "duplicate", "target_id": "e1"})
     await _remember(ctx, "s1", OLD)
     report = await _remember(ctx, "s2", OLD.replace("long", "long-haul"))
 
@@ -90,11 +84,7 @@ async def test_a_duplicate_is_merged_into_the_existing_record(open_context) -> N
 
 
 async def test_an_unknown_existing_alias_changes_nothing(open_context) -> None:
-    replies = iter(
-        [{"decisions": [{"new": "n1", "action": "duplicate", "target_id": "e9"}], "composites": []}]
-    )
-    llm = ScriptedLLM(purpose_script({"extract": echo_extraction, "fuse": lambda _: next(replies)}))
-    ctx = await open_context(llm=llm, auto_consolidate=False)
+    ctx, llm = await _fusing(open_context, {"new": "n1", "action": "duplicate", "target_id": "e9"})
     await _remember(ctx, "s1", OLD)
     report = await _remember(ctx, "s2", NEW)
 
@@ -105,8 +95,7 @@ async def test_an_unknown_existing_alias_changes_nothing(open_context) -> None:
 
 
 async def test_only_new_records_with_a_close_neighbour_are_sent_to_fusion(open_context) -> None:
-    llm = ScriptedLLM(purpose_script({"extract": echo_extraction, "fuse": [NO_FUSION]}))
-    ctx = await open_context(llm=llm, auto_consolidate=False)
+    ctx, llm = await _fusing(open_context)
     await _remember(ctx, "s1", OLD)
     unrelated = "The staging cluster runs Kubernetes 1.31 in three zones."
     for text in (NEW, unrelated):
