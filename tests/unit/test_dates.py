@@ -138,6 +138,7 @@ def test_annotate_without_dates() -> None:
         ("what happened in May", "2025-05-01", "2025-05-31"),
         ("yesterday", "2026-03-15", "2026-03-15"),
         ("anything from 2023", "2023-01-01", "2023-12-31"),
+        ("What state did Joanna visit in summer 2021?", "2021-01-01", "2021-12-31"),
         ("May 2023 trips", "2023-05-01", "2023-05-31"),
         ("上周做了什么", "2026-03-09", "2026-03-15"),
         ("since 2024", "2024-01-01", "2026-03-16"),
@@ -154,6 +155,9 @@ def test_query_windows(query: str, since: str, until: str) -> None:
 def test_query_window_none_without_dates() -> None:
     assert parse_query_window("When did Caroline go to the support group?", REF) is None
     assert parse_query_window("what is my favourite colour", REF) is None
+    # A number after a noun is an identifier, not a year.
+    assert parse_query_window("which tool exports metrics for dashboard 2016?", REF) is None
+    assert parse_query_window("status of ticket 1999", REF) is None
 
 
 def test_query_window_uses_local_day_bounds() -> None:

@@ -368,13 +368,8 @@ _RULES: tuple[tuple[re.Pattern[str], Handler, bool], ...] = (
 )  # fmt: skip
 
 _STRICT_YEAR = re.compile(
-    r"\b(?:in|since|during|of|by|until|before|after|year)\s+(?P<y>(?:19|20)\d{2})\b(?!\s*[-:/.]\d)",
-    _I,
-)
-_LOOSE_YEAR = re.compile(
-    r"(?<![\d\-/.:$])(?P<y>(?:19|20)\d{2})(?![\d\-/:]|\.\d|\s*(?:%|(?:k?m|kg|mb|gb|ms|kb|"
-    r"lbs?|usd|eur|dollars|people|users|followers|steps|words|times|calories|miles|lines|"
-    r"items|rpm)\b))",
+    r"\b(?:in|since|during|of|by|until|before|after|from|around|year|summer|winter|spring|"
+    r"autumn|fall|early|late|mid)\s+(?P<y>(?:19|20)\d{2})\b(?!\s*[-:/.]\d)",
     _I,
 )
 
@@ -399,20 +394,18 @@ def find_dates(
     timezone: str = "UTC",
     *,
     prefer_past: bool = False,
-    strict_years: bool = True,
 ) -> list[DateSpan]:
     """Return the date expressions of ``text`` resolved against ``reference``.
 
     ``reference`` is converted to ``timezone`` (a naive one is taken as already local).
     ``prefer_past`` resolves year-less months and days to the latest past occurrence
-    (queries); otherwise the nearest occurrence wins (statements). ``strict_years`` only
-    accepts a bare year after a cue word ("in 2023"). Spans never overlap and are ordered
-    by position.
+    (queries); otherwise the nearest occurrence wins (statements). A bare year counts
+    only after a cue word ("in 2023", "summer 2021"): "dashboard 2016" is not a date.
+    Spans never overlap and are ordered by position.
     """
     ctx = _Ctx(_to_local_date(reference, timezone), prefer_past)
     found: list[DateSpan] = []
-    year_rule = _STRICT_YEAR if strict_years else _LOOSE_YEAR
-    for pattern, handler, relative in (*_RULES, (year_rule, _year, False)):
+    for pattern, handler, relative in (*_RULES, (_STRICT_YEAR, _year, False)):
         for m in pattern.finditer(text):
             if _bare_may_is_verb(m, text):
                 continue
@@ -447,7 +440,7 @@ def annotate_dates(
     itself stays. ``Temporal.t_ref`` is the first expression's day or interval (None when
     the sentence has no date). Already-annotated phrases are not annotated twice.
     """
-    spans = find_dates(sentence, reference, timezone, strict_years=True)
+    spans = find_dates(sentence, reference, timezone)
     if not spans:
         return sentence, Temporal()
     out = sentence
@@ -481,7 +474,7 @@ def parse_query_window(
     day. Year-less months and days resolve to the latest past occurrence. Returns None
     when the query names no date.
     """
-    spans = find_dates(query, reference, timezone, prefer_past=True, strict_years=False)
+    spans = find_dates(query, reference, timezone, prefer_past=True)
     if not spans:
         return None
     since = min(s.since for s in spans)
@@ -539,7 +532,7 @@ def parse_loose_datetime(text: str, timezone: str = "UTC") -> datetime | None:
     if parsed is not None:
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
     anchor = datetime(2000, 1, 1)
-    for span in find_dates(text, anchor, strict_years=True):
+    for span in find_dates(text, anchor):
         if span.relative or span.since != span.until or not re.search(r"\d{4}", span.phrase):
             continue
         rest = text[: span.start] + " " + text[span.end :]
