@@ -179,8 +179,8 @@ def make_record(user_id: str, text: str, session_id: str = "s1", **fields: Any) 
         created_at=now,
         updated_at=now,
         source_session_id=session_id,
-        source_turn_ids=[0],
-        sources=[SourceRef(session_id, [0])],
+        source_turn_ids=fields.pop("source_turn_ids", [0]),
+        sources=fields.pop("sources", [SourceRef(session_id, [0])]),
         **fields,
     )
 

@@ -95,9 +95,7 @@ async def test_every_temporal_query_reads_an_index_range(tmp_path: Path) -> None
         finally:
             conn.set_trace_callback(None)
         for statement in statements:
-            plan = " ".join(
-                str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}")
-            )
+            plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}"))
             assert "USING INDEX" in plan, (statement, plan)
             assert "SCAN" not in plan.replace("USING TEMP B-TREE", ""), (statement, plan)
 

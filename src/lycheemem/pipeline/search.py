@@ -79,6 +79,9 @@ class Reflector(Protocol):
 ACTION_BIAS = ("procedure", "constraint", "usage_pattern", "composite_constraint")
 SLOT_BIAS = ("procedure", "tool_affordance")
 FAILURE_BIAS = ("failure_pattern", "constraint", "procedure")
+FOLLOW_UP_SLOTS = 2
+FOLLOW_UP_TURNS = 2
+FOLLOW_UP_DECAY = 0.9
 
 
 @dataclass(slots=True, frozen=True)
@@ -284,6 +287,9 @@ class SemanticSearch:
                     top_k=top_k,
                     df=df,
                 )
+            selected = await self._with_follow_ups(
+                user_id, selected, candidates, plan, (sem_vecs, prag_vecs), scoring, top_k
+            )
         else:
             candidates = []
         scored = time.perf_counter()
@@ -344,6 +350,68 @@ class SemanticSearch:
             composite_bonus=self.config.composite_bonus,
             parent_margin=self.config.parent_margin,
         )
+
+    async def _with_follow_ups(
+        self,
+        user_id: str,
+        selected: list[Candidate],
+        candidates: list[Candidate],
+        plan: SearchPlan,
+        vectors: tuple[np.ndarray, np.ndarray],
+        scoring: _Scoring,
+        top_k: int,
+    ) -> list[Candidate]:
+        """Add what was said right after the best match, in place of the last selected items.
+
+        In a conversation the turns after a statement often hold its details ("I finished my
+        screenplay" - "What is it about?" - "A mix of drama and romance"), which share no
+        words with a question about those details. Up to ``FOLLOW_UP_SLOTS`` records of the
+        next ``FOLLOW_UP_TURNS`` turns of the best record's session join the selection (one
+        slot per four of ``top_k``), scored at least ``FOLLOW_UP_DECAY`` of the best score.
+        """
+        slots = min(FOLLOW_UP_SLOTS, top_k // 4)
+        if not slots or not selected or selected[0].is_composite:
+            return selected
+        anchor = selected[0]
+        record = anchor.item
+        assert isinstance(record, MemoryRecord)
+        if not record.source_session_id or not record.source_turn_ids:
+            return selected
+        chosen = {c.item_id for c in selected}
+        ids = await self._store.follow_ups(
+            user_id,
+            record.source_session_id,
+            max(record.source_turn_ids),
+            FOLLOW_UP_TURNS,
+            slots + len(chosen),
+        )
+        fresh = [i for i in ids if i not in chosen][:slots]
+        if not fresh:
+            return selected
+        known = {c.item_id: c for c in candidates}
+        missing = [i for i in fresh if i not in known]
+        if missing:
+            records, columns = await self._store.records_with_fts(user_id, missing)
+            loaded = await self._build_candidates(
+                user_id, {k: v for k, v in records.items() if not v.expired}, columns, _Pool()
+            )
+            score_candidates(
+                loaded,
+                plan=plan,
+                semantic_query_vectors=vectors[0],
+                pragmatic_query_vectors=vectors[1],
+                query_terms=scoring.terms,
+                now=scoring.reference,
+                weights=self.config.weights,
+                term_weights=scoring.term_weights,
+            )
+            known.update({c.item_id: c for c in loaded})
+        follow = [known[i] for i in fresh if i in known]
+        for candidate in follow:
+            candidate.channels.add("follow_up")
+            candidate.score = max(candidate.score, anchor.score * FOLLOW_UP_DECAY)
+        kept = selected[: max(1, top_k - len(follow))]
+        return sorted([*kept, *follow], key=lambda c: c.score, reverse=True)
 
     async def _reflect(
         self,
@@ -556,6 +624,16 @@ class SemanticSearch:
             **{k: v for k, v in records.items() if not v.expired},
             **{k: v for k, v in composites.items() if not v.expired},
         }
+        return await self._build_candidates(user_id, items, columns, pool)
+
+    async def _build_candidates(
+        self,
+        user_id: str,
+        items: dict[str, MemoryRecord | CompositeRecord],
+        columns: dict[str, tuple[str, str]],
+        pool: _Pool,
+    ) -> list[Candidate]:
+        """Candidates of loaded ``items`` with their vectors and what recall found of them."""
         record_ids = [i for i in items if isinstance(items[i], MemoryRecord)]
         composite_ids = [i for i in items if isinstance(items[i], CompositeRecord)]
         vectors = await self._all_vectors(user_id, record_ids, composite_ids)

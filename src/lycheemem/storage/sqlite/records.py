@@ -682,6 +682,22 @@ def temporal_search(
     return found[:limit]
 
 
+def follow_up_ids(
+    conn: sqlite3.Connection, user_id: str, session_id: str, after_turn: int, turns: int, limit: int
+) -> list[str]:
+    """Active records first said in the ``turns`` turns after ``after_turn`` of a session.
+
+    In turn order (index ``memory_records_by_turn``).
+    """
+    rows = conn.execute(
+        "SELECT record_id FROM memory_records WHERE user_id = ? AND source_session_id = ?"
+        " AND json_extract(source_turn_ids, '$[0]') BETWEEN ? AND ? AND +expired = 0"
+        " ORDER BY json_extract(source_turn_ids, '$[0]'), id LIMIT ?",
+        (user_id, session_id, after_turn + 1, after_turn + turns, limit),
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def term_stats(
     conn: sqlite3.Connection, user_id: str, terms: Sequence[str]
 ) -> tuple[int, dict[str, int]]:

@@ -261,6 +261,14 @@ class SqliteSemanticStore:
             lambda conn: sql.temporal_search(conn, user_id, since, until, limit)
         )
 
+    async def follow_ups(
+        self, user_id: str, session_id: str, after_turn: int, turns: int, limit: int
+    ) -> list[str]:
+        """Ids of the caller's active records said in the turns right after ``after_turn``."""
+        return await self.db.read(
+            lambda conn: sql.follow_up_ids(conn, user_id, session_id, after_turn, turns, limit)
+        )
+
     async def records_with_fts(
         self, user_id: str, ids: Sequence[str]
     ) -> tuple[dict[str, MemoryRecord], dict[str, tuple[str, str]]]:
