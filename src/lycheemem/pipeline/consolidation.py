@@ -486,8 +486,12 @@ class Consolidator:
         fresh_ids = list(batch.fresh)
         queries = np.stack([batch.vectors[i][0] for i in fresh_ids])
         hits = await self._vectors.search("memory_records", batch.user_id, queries, k=6)
-        related_ids = {item_id for row in hits for item_id, _ in row} - set(fresh_ids)
-        related = await self._store.records(batch.user_id, list(related_ids))
+        fresh_set = set(fresh_ids)
+        # In hit order (not set order), so clustering sees the same pool on every run.
+        related_ids = list(
+            dict.fromkeys(item_id for row in hits for item_id, _ in row if item_id not in fresh_set)
+        )
+        related = await self._store.records(batch.user_id, related_ids)
         related = {k: v for k, v in related.items() if not v.expired}
         if not related:
             await self._cluster(batch, report, {})

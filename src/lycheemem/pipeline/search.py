@@ -511,7 +511,8 @@ class SemanticSearch:
         ]
         await asyncio.gather(*tasks)
         covering = await self._store.covering(user_id, pool.ids("record"))
-        parents = {c for clist in covering.values() for c in clist}
+        # In recall order, so the same query always keeps the same parents.
+        parents = dict.fromkeys(c for clist in covering.values() for c in clist)
         for composite_id in list(parents)[: max(1, limit // 3)]:
             pool.add(composite_id, "composite", "parent")
         return pool

@@ -213,7 +213,10 @@ class _Selector:
         self.margin = parent_margin
         self.stats = stats
         self.eff = [c.score + (composite_bonus if c.is_composite else 0.0) for c in self.pool]
-        self.order = sorted(range(len(self.pool)), key=lambda i: -self.eff[i])
+        # Ties go by id: recall channels finish in any order, results must not.
+        self.order = sorted(
+            range(len(self.pool)), key=lambda i: (-self.eff[i], self.pool[i].item_id)
+        )
         self._tokens: dict[int, frozenset[str]] = {}
         self.vectors, self.has_vector = _vector_matrix(self.pool)
         self.covering = _cover_index(self.pool)
