@@ -332,23 +332,33 @@ class SemanticSearch:
         top_k: int,
         fits: dict[str, float] | None = None,
     ) -> list[Candidate]:
-        score_candidates(
-            candidates,
-            plan=plan,
-            semantic_query_vectors=semantic_vectors,
-            pragmatic_query_vectors=pragmatic_vectors,
-            query_terms=scoring.terms,
-            now=scoring.reference,
-            weights=self.config.weights,
-            reflection_fit=fits,
-            term_weights=scoring.term_weights,
-        )
+        self._score(candidates, plan, (semantic_vectors, pragmatic_vectors), scoring, fits)
         return select_composite_first(
             candidates,
             top_k=top_k,
             tree_mode=plan.tree_retrieval_mode,
             composite_bonus=self.config.composite_bonus,
             parent_margin=self.config.parent_margin,
+        )
+
+    def _score(
+        self,
+        candidates: list[Candidate],
+        plan: SearchPlan,
+        vectors: tuple[np.ndarray, np.ndarray],
+        scoring: _Scoring,
+        fits: dict[str, float] | None = None,
+    ) -> None:
+        score_candidates(
+            candidates,
+            plan=plan,
+            semantic_query_vectors=vectors[0],
+            pragmatic_query_vectors=vectors[1],
+            query_terms=scoring.terms,
+            now=scoring.reference,
+            weights=self.config.weights,
+            reflection_fit=fits,
+            term_weights=scoring.term_weights,
         )
 
     async def _with_follow_ups(
@@ -395,16 +405,7 @@ class SemanticSearch:
             loaded = await self._build_candidates(
                 user_id, {k: v for k, v in records.items() if not v.expired}, columns, _Pool()
             )
-            score_candidates(
-                loaded,
-                plan=plan,
-                semantic_query_vectors=vectors[0],
-                pragmatic_query_vectors=vectors[1],
-                query_terms=scoring.terms,
-                now=scoring.reference,
-                weights=self.config.weights,
-                term_weights=scoring.term_weights,
-            )
+            self._score(loaded, plan, vectors, scoring)
             known.update({c.item_id: c for c in loaded})
         follow = [known[i] for i in fresh if i in known]
         for candidate in follow:
