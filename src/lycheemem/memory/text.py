@@ -16,7 +16,7 @@ __all__ = [
     "COMMON_TERM_DOCS",
     "COMMON_TERM_SHARE",
     "build_fts_query",
-    "fts_groups",
+    "kept_fts_groups",
     "canon",
     "common_term_share",
     "composite_id_for",
@@ -209,9 +209,24 @@ def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def fts_groups(text: str) -> list[str]:
-    """The searchable term groups of ``text``, in the order ``build_fts_query`` uses them."""
-    return _ordered_groups(text)
+def kept_fts_groups(
+    text: str,
+    df: Callable[[str], float] | None = None,
+    max_share: float = COMMON_TERM_SHARE,
+    max_groups: int = FTS_MAX_GROUPS,
+) -> list[str]:
+    """The term groups of ``text`` a full-text query searches for, in query order.
+
+    With ``df`` (fraction of documents containing a group key; CJK keys are space-joined
+    bigrams), groups above ``max_share`` are dropped, keeping the rarest one if all would
+    go; at most ``max_groups`` remain.
+    """
+    groups = _ordered_groups(text)
+    if df is not None and groups:
+        freqs = {g: df(g) for g in groups}
+        kept = [g for g in groups if freqs[g] <= max_share]
+        groups = kept or [min(groups, key=lambda g: freqs[g])]
+    return groups[: max(0, max_groups)]
 
 
 def _ordered_groups(text: str) -> list[str]:
@@ -260,17 +275,11 @@ def build_fts_query(
     ``owner`` None leaves the owner term out; only for callers that filter rows by tenant
     themselves (``fts_search`` does).
 
-    Every term is a double-quoted string, so FTS operators in user input are inert. With
-    ``df`` (fraction of documents containing a group key; CJK keys are space-joined
-    bigrams), groups above ``max_share`` are dropped, keeping the rarest one if all would
-    go. Returns None when nothing searchable remains.
+    Every term is a double-quoted string, so FTS operators in user input are inert. The
+    terms are ``kept_fts_groups`` (``df``, ``max_share``, ``max_groups`` as there). Returns
+    None when nothing searchable remains.
     """
-    groups = _ordered_groups(text)
-    if df is not None and groups:
-        freqs = {g: df(g) for g in groups}
-        kept = [g for g in groups if freqs[g] <= max_share]
-        groups = kept or [min(groups, key=lambda g: freqs[g])]
-    groups = groups[: max(0, max_groups)]
+    groups = kept_fts_groups(text, df, max_share, max_groups)
     if not groups:
         return None
     body = (" AND " if conjunctive else " OR ").join(_quote(g) for g in groups)

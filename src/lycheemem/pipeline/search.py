@@ -46,9 +46,8 @@ from lycheemem.memory.semantic.selection import (
 from lycheemem.memory.text import (
     COMMON_TERM_DOCS,
     COMMON_TERM_SHARE,
-    FTS_MAX_GROUPS,
     common_term_share,
-    fts_groups,
+    kept_fts_groups,
     query_terms,
 )
 from lycheemem.pipeline.reflection import Gaps, reflection_fit
@@ -56,6 +55,7 @@ from lycheemem.pipeline.reflection import Gaps, reflection_fit
 __all__ = ["PlanRefiner", "Reflector", "SearchConfig", "SearchOutcome", "SemanticSearch"]
 
 PlanRefiner = Callable[[str, SearchPlan, ActionState, str, datetime], Awaitable[SearchPlan]]
+"""``(query, heuristic_plan, action_state, recent_context, reference) -> plan``."""
 
 
 class Reflector(Protocol):
@@ -73,8 +73,6 @@ class Reflector(Protocol):
         """A plan that searches for ``gaps``."""
         ...
 
-
-"""``(query, heuristic_plan, action_state, recent_context, reference) -> plan``."""
 
 ACTION_BIAS = ("procedure", "constraint", "usage_pattern", "composite_constraint")
 SLOT_BIAS = ("procedure", "tool_affordance")
@@ -145,11 +143,8 @@ class TermShares:
         such a query is answered by its AND first and topped up with the newest matches.
         Memories under ``COMMON_TERM_DOCS`` records never get here.
         """
-        groups = fts_groups(text)
-        if not groups:
-            return False
-        kept = [g for g in groups if self(g) <= self.max_share] or [min(groups, key=self)]
-        return sum(self(g) for g in kept[:FTS_MAX_GROUPS]) * self.total > COMMON_TERM_DOCS
+        kept = kept_fts_groups(text, self, self.max_share)
+        return sum(self(g) for g in kept) * self.total > COMMON_TERM_DOCS
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +268,9 @@ class SemanticSearch:
             recalled = time.perf_counter()
             candidates = await self._candidates(user_id, pool, plan, query, top_k)
             scoring = _Scoring(terms, term_weights, reference)
-            selected = self._score_and_select(candidates, plan, sem_vecs, prag_vecs, scoring, top_k)
+            selected = self._score_and_select(
+                candidates, plan, (sem_vecs, prag_vecs), scoring, top_k
+            )
             if reflector is not None and candidates:
                 candidates, selected, reflection = await self._reflect(
                     reflector,
@@ -326,13 +323,12 @@ class SemanticSearch:
         self,
         candidates: list[Candidate],
         plan: SearchPlan,
-        semantic_vectors: np.ndarray,
-        pragmatic_vectors: np.ndarray,
+        vectors: tuple[np.ndarray, np.ndarray],
         scoring: _Scoring,
         top_k: int,
         fits: dict[str, float] | None = None,
     ) -> list[Candidate]:
-        self._score(candidates, plan, (semantic_vectors, pragmatic_vectors), scoring, fits)
+        self._score(candidates, plan, vectors, scoring, fits)
         return select_composite_first(
             candidates,
             top_k=top_k,
@@ -380,12 +376,12 @@ class SemanticSearch:
         slot per four of ``top_k``), scored at least ``FOLLOW_UP_DECAY`` of the best score.
         """
         slots = min(FOLLOW_UP_SLOTS, top_k // 4)
-        if not slots or not selected or selected[0].is_composite:
+        if not slots or not selected:
             return selected
         anchor = selected[0]
         record = anchor.item
-        assert isinstance(record, MemoryRecord)
-        if not record.source_session_id or not record.source_turn_ids:
+        said_in = isinstance(record, MemoryRecord) and record.source_session_id
+        if not said_in or not record.source_turn_ids:
             return selected
         chosen = {c.item_id for c in selected}
         ids = await self._store.follow_ups(
@@ -411,7 +407,7 @@ class SemanticSearch:
         for candidate in follow:
             candidate.channels.add("follow_up")
             candidate.score = max(candidate.score, anchor.score * FOLLOW_UP_DECAY)
-        kept = selected[: max(1, top_k - len(follow))]
+        kept = selected[: top_k - len(follow)]  # slots <= top_k // 4 leave at least 3
         return sorted([*kept, *follow], key=lambda c: c.score, reverse=True)
 
     async def _reflect(
@@ -459,7 +455,7 @@ class SemanticSearch:
                 t for text in [*extra.semantic_queries, *gaps.phrases()] for t in query_terms(text)
             )
             selected = self._score_and_select(
-                candidates, extra, sem_all, prag_all, scoring, top_k, fits
+                candidates, extra, (sem_all, prag_all), scoring, top_k, fits
             )
             rounds.append({"enough": False, "gaps": gaps.as_dict(), "added": len(added)})
         return candidates, selected, rounds

@@ -17,6 +17,6 @@ def load_json(text: str | None, default: Any) -> Any:
     """Parse stored JSON; ``None`` or empty text gives ``default``."""
     if not text:
         return default
-    if text == "[]":  # most list columns are empty; skipping the parser halves row decoding
+    if text == "[]":  # most list columns are empty: about a fifth less row-decoding time
         return []
     return json.loads(text)

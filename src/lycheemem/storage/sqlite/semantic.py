@@ -212,7 +212,11 @@ class SqliteSemanticStore:
         match = build_fts_query(text, owner, df=df, max_share=max_share)
         if match is None or limit <= 0:
             return []
-        every = build_fts_query(text, owner, df=df, max_share=max_share, conjunctive=True)
+        every = (
+            build_fts_query(text, owner, df=df, max_share=max_share, conjunctive=True)
+            if crowded
+            else None
+        )
 
         def search(conn: sqlite3.Connection) -> list[sql.FtsHit]:
             def run(expression: str, newest_first: bool = False) -> list[sql.FtsHit]:
@@ -228,7 +232,7 @@ class SqliteSemanticStore:
 
             if not crowded:
                 return run(match)
-            hits = run(every) if every != match else []
+            hits = run(every) if every is not None and every != match else []
             if len(hits) < limit:
                 hits = _merged(hits, run(match, newest_first=True))[:limit]
             return hits
