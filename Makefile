@@ -53,10 +53,12 @@ format: $(VENV)/.installed-dev ## apply ruff formatting and safe fixes
 	$(VENV)/bin/ruff format src tests bench
 
 bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test)
+	$(PIP) install -q -e ".[dev,longdoc,bench]"
 	$(PY) bench/search_latency.py --records 10000
 	$(PY) bench/search_latency.py --records 100000
 	$(PY) bench/locomo.py --data ../shared/data/locomo-dev
 	$(PY) bench/llm_budget.py
+	$(PY) bench/longdoc/run.py --backend heuristic
 
 clean: ## remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache
