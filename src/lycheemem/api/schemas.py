@@ -38,19 +38,23 @@ class _Request(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
 
 
+# Passwords are kept exactly as typed: surrounding spaces are part of the secret.
+Password = Annotated[str, StringConstraints(strip_whitespace=False)]
+
+
 class UserCreate(_Request):
-    """Body of ``POST /auth/register``."""
+    """Body of ``POST /auth/register``; the password is kept as typed (no trimming)."""
 
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=8, max_length=128)
+    password: Password = Field(min_length=8, max_length=128)
     display_name: str | None = Field(default=None, max_length=64)
 
 
 class LoginCreate(_Request):
-    """Body of ``POST /auth/login``."""
+    """Body of ``POST /auth/login``; the password is compared as typed."""
 
     username: str = Field(min_length=1, max_length=128)
-    password: str = Field(min_length=1, max_length=128)
+    password: Password = Field(min_length=1, max_length=128)
 
 
 class TokenPublic(BaseModel):
