@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from lycheemem.memory.limits import MAX_OFFSET, check_json_value, supported_utc
 
 __all__ = [
     "LoginCreate",
@@ -22,14 +25,14 @@ SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return None if value is None else supported_utc(value)
 
 
+# Outside the supported range (memory/limits.py) a timestamp is a 422 naming its field.
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# Client JSON objects: finite numbers only, nested at most MAX_JSON_DEPTH levels.
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_value)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 class _Request(BaseModel):
@@ -88,7 +91,7 @@ class TurnCreate(_Request):
     turn_id: str | None = Field(default=None, min_length=1, max_length=128)
     created_at: UtcDatetime | None = None
     speaker: str | None = Field(default=None, max_length=64)
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
 
 
 class TurnAppended(BaseModel):
@@ -148,9 +151,9 @@ class SynthesizeCreate(_Request):
     """Body of ``POST /memory/synthesize``."""
 
     user_query: str = Field(min_length=1, max_length=100_000)
-    semantic_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
-    graph_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
-    skill_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    semantic_results: list[JsonObject] = Field(default_factory=list, max_length=50)
+    graph_results: list[JsonObject] = Field(default_factory=list, max_length=50)
+    skill_results: list[JsonObject] = Field(default_factory=list, max_length=50)
 
 
 class SkillReusePlanItem(BaseModel):
@@ -172,7 +175,7 @@ class ReasonCreate(_Request):
     user_query: str = Field(min_length=1, max_length=100_000)
     background_context: str = Field(default="", max_length=200_000)
     skill_reuse_plan: list[SkillReusePlanItem] = Field(default_factory=list, max_length=10)
-    retrieved_skills: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    retrieved_skills: list[JsonObject] = Field(default_factory=list, max_length=50)
     append_to_session: bool = True
 
 

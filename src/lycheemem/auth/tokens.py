@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 
 from lycheemem.errors import InvalidToken
+from lycheemem.memory.limits import MAX_SUPPORTED_TS
 
 __all__ = ["IssuedToken", "TokenService", "load_or_create_secret"]
 
@@ -85,4 +86,8 @@ class TokenService:
             raise InvalidToken("Invalid token") from exc
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise InvalidToken("Invalid token")
+        expires = claims["exp"]
+        # A forged or foreign token may carry an expiry no calendar can hold.
+        if not isinstance(expires, int) or not 0 < expires < MAX_SUPPORTED_TS.timestamp():
+            raise InvalidToken("Invalid token: exp is outside the supported range")
         return claims

@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from lycheemem.api.deps import CallerDep
+from lycheemem.api.schemas import JsonObject
 from lycheemem.errors import LycheeMemError
 from lycheemem.longdoc.models import AskResult, DocumentInfo
 from lycheemem.longdoc.service import LongDocService
@@ -37,7 +38,7 @@ class DocumentCreate(BaseModel):
 
     title: str = Field(min_length=1, max_length=500)
     text: str = Field(min_length=1)
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     chunk_tokens: int | None = Field(default=None, ge=128, le=65_536)
     ratio: int | None = Field(default=None, ge=1, le=32)
 

@@ -51,6 +51,7 @@ __all__ = [
     "forget_session_items",
     "graph_rows",
     "id_owners",
+    "clamp_watermark",
     "import_session_row",
     "import_summary_row",
     "import_turn_row",
@@ -644,6 +645,25 @@ def import_session_row(
             (topic, user_id, session_id),
         )
     return bool(created)
+
+
+def clamp_watermark(conn: sqlite3.Connection, user_id: str, session_id: str) -> int | None:
+    """Lower a consolidation watermark that lies past the session's turns to its turn count.
+
+    Returns the turn count when the watermark was lowered, else None.
+    """
+    changed = conn.execute(
+        "UPDATE sessions SET last_consolidated_turn_index = turn_count"
+        " WHERE user_id = ? AND session_id = ? AND last_consolidated_turn_index > turn_count",
+        (user_id, session_id),
+    ).rowcount
+    if not changed:
+        return None
+    row = conn.execute(
+        "SELECT turn_count FROM sessions WHERE user_id = ? AND session_id = ?",
+        (user_id, session_id),
+    ).fetchone()
+    return int(row[0])
 
 
 def import_turn_row(conn: sqlite3.Connection, turn: Turn) -> bool:
