@@ -239,13 +239,17 @@ class ManagementService:
             "jobs": gone.jobs,
         }
 
-    async def status_counts(self, *, user_id: str) -> dict[str, int]:
-        """The caller's counts for ``GET /pipeline/status``."""
-        counts = await self.db.read(lambda conn: sql.status_counts(conn, user_id))
+    async def status_counts(self, *, user_id: str) -> dict[str, Any]:
+        """The caller's counts for ``GET /pipeline/status``, with the turns consolidation
+        skipped (``skipped_turn_count`` and the latest ten as ``skipped_turns``)."""
+        counts: dict[str, Any] = await self.db.read(lambda conn: sql.status_counts(conn, user_id))
         jobs = await self.jobs.counts(user_id)
         counts["queued_jobs"] = jobs.get("queued", 0)
         counts["running_jobs"] = jobs.get("running", 0)
         counts["failed_jobs"] = jobs.get("failed", 0)
+        skipped = await self.semantic.skipped_turns(user_id)
+        counts["skipped_turn_count"] = skipped["count"]
+        counts["skipped_turns"] = skipped["recent"]
         return counts
 
     # -- export / import -------------------------------------------------------
