@@ -32,6 +32,7 @@ from lycheemem.pipeline.worker import JobWorker
 from lycheemem.providers.embedding.base import CachedEmbedder
 from lycheemem.providers.tokens import build_token_counter
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
+from lycheemem.storage.permissions import secure_data_dir
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
@@ -132,7 +133,8 @@ class AppContext:
     async def open(self) -> None:
         """Open storage and providers and wire the services."""
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        for loose in secure_data_dir(settings.data_dir, settings.db_path):
+            log.warning("%s is accessible to other users; run chmod go-rwx on it", loose)
         if self.llm is not None and hasattr(self.llm, "observer"):
             self.llm.observer = self.metrics.observe_llm  # type: ignore[union-attr]
         self.tokens = build_token_counter()
