@@ -12,6 +12,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from lycheemem.auth.passwords import HashingPool
+from lycheemem.auth.ratelimit import LoginRateLimiter
 from lycheemem.auth.tokens import TokenService, load_or_create_secret
 from lycheemem.auth.users import AuthService
 from lycheemem.config import Settings
@@ -165,6 +167,14 @@ class AppContext:
             require_auth=settings.require_auth,
             allow_registration=settings.allow_registration,
             clock=self.clock,
+            limiter=LoginRateLimiter(
+                address_free=settings.login_failures_per_address,
+                username_free=settings.login_failures_per_username,
+            ),
+            hashing=HashingPool(
+                concurrency=settings.password_hash_concurrency,
+                queue=settings.password_hash_queue,
+            ),
         )
         sessions = SqliteSessionStore(self.db)
         working_memory = WorkingMemoryManager(
@@ -285,6 +295,9 @@ class AppContext:
         db = getattr(self, "db", None)
         if db is not None:
             await db.close()
+        auth = getattr(self, "auth", None)
+        if auth is not None:
+            auth.close()
 
     async def readiness_checks(self) -> dict[str, str]:
         """The ``/ready`` checks (API.md §9)."""

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from lycheemem.memory.limits import MAX_OFFSET, check_json_value, supported_utc
 
 __all__ = [
+    "AccountDelete",
     "LoginCreate",
     "MePublic",
     "SessionId",
@@ -57,6 +58,12 @@ class LoginCreate(_Request):
     """Body of ``POST /auth/login``; the password is compared as typed."""
 
     username: str = Field(min_length=1, max_length=128)
+    password: Password = Field(min_length=1, max_length=128)
+
+
+class AccountDelete(_Request):
+    """Body of ``DELETE /auth/me``: the account's password, as confirmation."""
+
     password: Password = Field(min_length=1, max_length=128)
 
 
