@@ -23,11 +23,15 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lycheemem import __version__
+from lycheemem.api.deps import client_address
+from lycheemem.errors import InvalidToken
 from lycheemem.mcp.auth import AnonymousShim, JwtTokenVerifier
+from lycheemem.mcp.quota import SessionQuota
 from lycheemem.mcp.tools import MemoryTools, describe_validation, one_line
 
 if TYPE_CHECKING:
@@ -146,6 +150,30 @@ def build_server(ctx: AppContext, settings: Settings, anonymous_token: str | Non
     return MountedMcp(server=server, tools=names)
 
 
+def _caller_key(ctx: AppContext, settings: Settings) -> Callable[[Scope], str | None]:
+    """Who opens an MCP session, for the per-caller quota: the token's subject, or the
+    client address of an anonymous caller; None leaves the request to the SDK (401)."""
+    proxies = settings.trusted_proxy_networks
+
+    def identify(scope: Scope) -> str | None:
+        request = Request(scope)
+        authorization = request.headers.get("authorization")
+        if authorization is None:
+            if settings.require_auth:
+                return None
+            return f"anonymous@{client_address(request, proxies)}"
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not ctx.ready:
+            return None
+        try:
+            claims = ctx.auth.tokens.verify(token.strip())
+        except InvalidToken:
+            return None
+        return f"user:{claims['sub']}"
+
+    return identify
+
+
 def mount_mcp(app: FastAPI, ctx: AppContext, settings: Settings) -> MountedMcp:
     """Build the MCP server and mount it at ``/``; call after every router is added."""
     anonymous_token = None if settings.require_auth else secrets.token_urlsafe(32)
@@ -164,5 +192,11 @@ def mount_mcp(app: FastAPI, ctx: AppContext, settings: Settings) -> MountedMcp:
     )
     if anonymous_token is not None:
         asgi = AnonymousShim(asgi, anonymous_token)
+    asgi = SessionQuota(
+        asgi,
+        per_caller=settings.mcp_sessions_per_caller,
+        idle_s=SESSION_IDLE_TIMEOUT_S,
+        identify=_caller_key(ctx, settings),
+    )
     app.mount("/", McpEndpoint(asgi, lambda: app.router.routes))
     return mounted
