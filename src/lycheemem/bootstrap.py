@@ -7,6 +7,7 @@ embedder and starts background work; ``await ctx.close()`` undoes it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from lycheemem.pipeline.transfer import MemoryTransfer
 from lycheemem.pipeline.worker import JobWorker
 from lycheemem.providers.embedding.base import CachedEmbedder
 from lycheemem.providers.tokens import build_token_counter
+from lycheemem.reconcile import reconcile, repair_unindexed
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.permissions import secure_data_dir
 from lycheemem.storage.sqlite.database import Database
@@ -126,6 +128,7 @@ class AppContext:
     manage: ManagementService = field(init=False)
     longdoc_settings: Any = None
     longdoc: Any = None
+    _reconciler: asyncio.Task[None] | None = None
 
     @property
     def mode(self) -> str:
@@ -260,10 +263,34 @@ class AppContext:
             db=self.db,
             embedder=self.embedder,
         )
+        # Rows a crash left without vectors are searchable again before the first request.
+        repaired = await repair_unindexed(
+            self.db, self.vectors, self.embedder, batch_size=settings.embedding_batch_size
+        )
+        if repaired:
+            log.warning("re-embedded %d rows left without vectors by a crash", repaired)
         await self.worker.start()
         await self._open_longdoc()
+        self._reconciler = asyncio.create_task(self._reconcile_loop(), name="lycheemem-reconcile")
         self.ready = True
         log.info("LycheeMem ready (%s mode, data dir %s)", self.mode, settings.data_dir)
+
+    async def _reconcile_loop(self) -> None:
+        """Full reconciliation after startup, then every ``reconcile_interval_s`` (0 = once)."""
+        interval = self.settings.reconcile_interval_s
+        while True:
+            try:
+                await reconcile(
+                    self.db,
+                    self.vectors,
+                    self.embedder,
+                    batch_size=self.settings.embedding_batch_size,
+                )
+            except Exception:  # a failed pass is retried at the next interval
+                log.exception("storage reconciliation failed")
+            if not interval:
+                return
+            await asyncio.sleep(interval)
 
     async def _open_longdoc(self) -> None:
         from lycheemem.longdoc import LongDocService, load_longdoc_settings
@@ -278,6 +305,10 @@ class AppContext:
     async def close(self) -> None:
         """Stop background work and close storage; safe after a failed ``open``."""
         self.ready = False
+        reconciler = self._reconciler
+        if reconciler is not None:
+            reconciler.cancel()
+            await asyncio.gather(reconciler, return_exceptions=True)
         chat = getattr(self, "chat", None)
         if chat is not None:
             await chat.drain(timeout=self.settings.shutdown_grace_s)

@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(1, ge=1, le=16)
     sync_consolidate_timeout_s: float = Field(600, gt=0)
     redact_secrets: bool = True
+    # Re-embed rows a crash left without vectors and drop vectors whose row is gone: at
+    # startup, then every this many seconds (0 = at startup only).
+    reconcile_interval_s: float = Field(900, ge=0)
     timezone: str = "UTC"
 
     @field_validator("jwt_secret")

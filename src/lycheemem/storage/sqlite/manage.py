@@ -52,10 +52,12 @@ __all__ = [
     "graph_rows",
     "id_owners",
     "clamp_watermark",
+    "existing_ids",
     "import_session_row",
     "import_summary_row",
     "import_turn_row",
     "import_usage_log_row",
+    "unindexed_rows",
     "item_relations",
     "list_items",
     "record_page",
@@ -779,6 +781,11 @@ def upsert_imported_records(
 # -- reindex (every tenant) ----------------------------------------------------
 
 _REINDEX_TABLES = ("memory_records", "composite_records", "skills")
+_ID_COLUMNS = {
+    "memory_records": "record_id",
+    "composite_records": "composite_id",
+    "skills": "skill_id",
+}
 
 
 def rows_for_reindex(
@@ -793,6 +800,32 @@ def rows_for_reindex(
     return conn.execute(
         f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
     ).fetchall()
+
+
+def unindexed_rows(
+    conn: sqlite3.Connection, table: str, after: int, limit: int
+) -> list[sqlite3.Row]:
+    """Rows of **every** tenant whose vector was never confirmed written (``indexed`` = 0),
+    rowid > ``after`` in rowid order. Only the storage reconciler may use this."""
+    if table not in _REINDEX_TABLES:
+        raise ValueError(f"not a vector-backed table: {table!r}")
+    return conn.execute(
+        f"SELECT * FROM {table} WHERE indexed = 0 AND id > ? ORDER BY id LIMIT ?", (after, limit)
+    ).fetchall()
+
+
+def existing_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` (of any tenant) still have a row in the vector-backed ``table``."""
+    if table not in _REINDEX_TABLES:
+        raise ValueError(f"not a vector-backed table: {table!r}")
+    column = _ID_COLUMNS[table]
+    found: set[str] = set()
+    for part in chunks(list(ids)):
+        rows = conn.execute(
+            f"SELECT {column} FROM {table} WHERE {column} IN ({placeholders(len(part))})", part
+        )
+        found.update(row[0] for row in rows)
+    return found
 
 
 def set_embedding_meta(conn: sqlite3.Connection, model: str, dim: int, now: str) -> None:
