@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
-from tenants_support import import_body
+from security_support import import_body
 
 from lycheemem.testing import TEST_JWT_SECRET
 
