@@ -1,4 +1,4 @@
-"""Password hashing with argon2id (argon2-cffi defaults), off the event loop.
+"""Password hashing with argon2id (argon2-cffi defaults, one lane), off the event loop.
 
 Each hash or verify costs tens of milliseconds of CPU. ``HashingPool`` runs them on a
 few worker threads (argon2 releases the GIL) and bounds how many may wait, so a flood
@@ -20,7 +20,9 @@ from lycheemem.errors import RateLimited
 __all__ = ["HashingPool", "hash_password", "verify_password"]
 
 T = TypeVar("T")
-_HASHER = PasswordHasher()
+# One lane: argon2's default of 4 lanes runs 4 threads per hash, so a single login could
+# occupy every core of a small server. Same memory and time cost, one core per hash.
+_HASHER = PasswordHasher(parallelism=1)
 
 
 def hash_password(password: str) -> str:

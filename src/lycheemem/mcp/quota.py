@@ -4,8 +4,9 @@
 from the response that opens it (the ``Mcp-Session-Id`` header) and counts a caller's
 open sessions: a registered user by token subject, an anonymous caller by client
 address. A caller at the cap who opens another session loses its least recently used
-idle session (ended with an ordinary MCP ``DELETE``); when every one of its sessions is
-busy, that caller alone gets 429. Other callers are never affected.
+session if that one has been idle for ``evict_idle_s`` (ended with an ordinary MCP
+``DELETE``); otherwise that caller alone gets 429, which costs the server next to
+nothing during a flood. Other callers are never affected.
 """
 
 from __future__ import annotations
@@ -56,12 +57,14 @@ class SessionQuota:
         *,
         per_caller: int,
         idle_s: float,
+        evict_idle_s: float,
         identify: Callable[[Scope], str | None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self._per_caller = per_caller
         self._idle_s = idle_s
+        self._evict_idle_s = evict_idle_s
         self._identify = identify
         self._clock = clock
         self._callers: dict[str, _Caller] = {}

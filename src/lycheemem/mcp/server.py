@@ -46,6 +46,8 @@ MCP_PATH = "/mcp"
 MCP_MAX_BODY_BYTES = 4 * 1024 * 1024
 SESSION_IDLE_TIMEOUT_S = 30 * 60
 MAX_SESSIONS = 10_000
+# A caller at its session cap may replace a session idle this long; fresher ones mean 429.
+EVICT_IDLE_S = 30.0
 
 INSTRUCTIONS = (
     "LycheeMem keeps long-term memory across conversations for the signed-in user. Before "
@@ -196,6 +198,7 @@ def mount_mcp(app: FastAPI, ctx: AppContext, settings: Settings) -> MountedMcp:
         asgi,
         per_caller=settings.mcp_sessions_per_caller,
         idle_s=SESSION_IDLE_TIMEOUT_S,
+        evict_idle_s=EVICT_IDLE_S,
         identify=_caller_key(ctx, settings),
     )
     app.mount("/", McpEndpoint(asgi, lambda: app.router.routes))
