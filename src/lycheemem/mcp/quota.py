@@ -98,8 +98,11 @@ class SessionQuota:
     async def _open(self, caller: str, scope: Scope, receive: Receive, send: Send) -> None:
         entry = self._live(caller)
         if scope["method"] == "POST" and len(entry.sessions) >= self._per_caller:
+            cutoff = self._clock() - self._evict_idle_s
             idle = [
-                (held.last_used, sid) for sid, held in entry.sessions.items() if not held.in_flight
+                (held.last_used, sid)
+                for sid, held in entry.sessions.items()
+                if not held.in_flight and held.last_used <= cutoff
             ]
             if not idle:
                 await _too_many(send, self._per_caller)
