@@ -142,7 +142,7 @@ async def mixed_client(base: str, n: int, until: float, rec: Recorder) -> None:
                 body = {"query": rng.choice(QUERIES)}
                 await rec.timed("search", http.post("/memory/search", json=body, headers=headers))
             elif turn:
-                body = {"session_id": session}
+                body = {"session_id": f"s{n}-{(turn - 1) // 20}"}
                 await rec.timed(
                     "consolidate", http.post("/memory/consolidate", json=body, headers=headers)
                 )

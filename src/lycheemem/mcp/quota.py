@@ -5,12 +5,13 @@ from the response that opens it (the ``Mcp-Session-Id`` header) and counts a cal
 open sessions: a registered user by token subject, an anonymous caller by client
 address. A caller at the cap who opens another session loses its least recently used
 session if that one has been idle for ``evict_idle_s`` (ended with an ordinary MCP
-``DELETE``); otherwise that caller alone gets 429, which costs the server next to
-nothing during a flood. Other callers are never affected.
+``DELETE``); otherwise that caller alone gets 429 after ``refusal_delay_s``, which costs
+the server next to nothing during a flood. Other callers are never affected.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class SessionQuota:
         per_caller: int,
         idle_s: float,
         evict_idle_s: float,
+        refusal_delay_s: float = 1.0,
         identify: Callable[[Scope], str | None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -65,6 +67,7 @@ class SessionQuota:
         self._per_caller = per_caller
         self._idle_s = idle_s
         self._evict_idle_s = evict_idle_s
+        self._refusal_delay_s = refusal_delay_s
         self._identify = identify
         self._clock = clock
         self._callers: dict[str, _Caller] = {}
@@ -105,6 +108,9 @@ class SessionQuota:
                 if not held.in_flight and held.last_used <= cutoff
             ]
             if not idle:
+                # A refused caller waits for its 429: a flood that awaits its answers slows
+                # itself to a trickle instead of keeping the server busy with refusals.
+                await asyncio.sleep(self._refusal_delay_s)
                 await _too_many(send, self._per_caller)
                 return
             victim = min(idle)[1]

@@ -98,6 +98,7 @@ class ManagementService:
     ) -> None:
         self.db = db
         self.semantic = semantic
+        self._import_locks: dict[str, asyncio.Lock] = {}
         self.vectors = vectors
         self.jobs = jobs
         self.working_memory = working_memory
@@ -268,8 +269,11 @@ class ManagementService:
 
         The header is checked before anything is deleted or written.
         """
-        # Decoding up to 50 MiB of JSON is CPU work: keep it off the event loop.
-        lines = await asyncio.to_thread(self.transfer.parse, body)
-        if mode == "replace":
-            await self.delete_all(user_id=user_id)
-        return await self.transfer.import_lines(user_id=user_id, lines=lines)
+        # One import per tenant at a time: a tenant sending several large imports at once
+        # queues behind itself instead of multiplying its share of the CPU.
+        async with self._import_locks.setdefault(user_id, asyncio.Lock()):
+            # Decoding up to 50 MiB of JSON is CPU work: keep it off the event loop.
+            lines = await asyncio.to_thread(self.transfer.parse, body)
+            if mode == "replace":
+                await self.delete_all(user_id=user_id)
+            return await self.transfer.import_lines(user_id=user_id, lines=lines)
