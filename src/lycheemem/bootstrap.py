@@ -14,23 +14,23 @@ from typing import Any
 
 from lycheemem.auth.tokens import TokenService, load_or_create_secret
 from lycheemem.auth.users import AuthService
+from lycheemem.clock import Clock
 from lycheemem.config import Settings
+from lycheemem.consolidation.consolidator import ConsolidationSettings, Consolidator
+from lycheemem.consolidation.worker import JobWorker
+from lycheemem.domain.ports import LLM, Embedder, TokenCounter
+from lycheemem.domain.working_memory.manager import WMConfig, WorkingMemoryManager
 from lycheemem.errors import ConfigError, EmbeddingMismatch
-from lycheemem.memory.clock import Clock
-from lycheemem.memory.protocols import LLM, Embedder, TokenCounter
-from lycheemem.memory.semantic.scoring import ScoreWeights
-from lycheemem.memory.working.manager import WMConfig, WorkingMemoryManager
 from lycheemem.metrics import Metrics
-from lycheemem.pipeline.consolidate_service import ConsolidationService
-from lycheemem.pipeline.consolidation import ConsolidationSettings, Consolidator
-from lycheemem.pipeline.locks import SessionLocks
-from lycheemem.pipeline.manage import ManagementService
-from lycheemem.pipeline.search import SearchConfig, SemanticSearch
-from lycheemem.pipeline.service import MemoryService
-from lycheemem.pipeline.transfer import MemoryTransfer
-from lycheemem.pipeline.worker import JobWorker
 from lycheemem.providers.embedding.base import CachedEmbedder
 from lycheemem.providers.tokens import build_token_counter
+from lycheemem.retrieval.scoring import ScoreWeights
+from lycheemem.retrieval.search import SearchConfig, SemanticSearch
+from lycheemem.services.consolidation import ConsolidationService
+from lycheemem.services.locks import SessionLocks
+from lycheemem.services.management import ManagementService
+from lycheemem.services.sessions import MemoryService
+from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
@@ -239,7 +239,7 @@ class AppContext:
                 embed_batch=settings.embedding_batch_size,
             ),
         )
-        from lycheemem.pipeline.graph import build_pipeline
+        from lycheemem.chat.graph import build_pipeline
 
         self.chat = build_pipeline(
             settings=settings,

@@ -11,6 +11,8 @@ from typing import Protocol
 from lycheemem.auth.passwords import hash_password, verify_password
 from lycheemem.auth.ratelimit import LoginRateLimiter
 from lycheemem.auth.tokens import IssuedToken, TokenService
+from lycheemem.clock import Clock, format_ts
+from lycheemem.domain.models import User
 from lycheemem.errors import (
     AuthError,
     InvalidCredentials,
@@ -18,8 +20,6 @@ from lycheemem.errors import (
     RateLimited,
     RegistrationDisabled,
 )
-from lycheemem.memory.clock import Clock, format_ts
-from lycheemem.memory.models import User
 
 __all__ = ["ANONYMOUS", "AuthService", "Caller", "UserStore"]
 

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from mcp.server import MCPServer
 
     from lycheemem.bootstrap import AppContext
-    from lycheemem.pipeline.service import MemoryService
+    from lycheemem.services.sessions import MemoryService
 
 __all__ = ["MemoryTools", "describe_validation", "one_line", "tool_errors"]
 

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from lycheemem.domain.ports import ChatMessage
 from lycheemem.longdoc import prompts
-from lycheemem.memory.protocols import ChatMessage
 
 __all__ = ["Completion", "Judgement", "LongDocModel", "PromptedModel"]
 

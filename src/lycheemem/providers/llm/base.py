@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from lycheemem.domain.ports import ChatMessage, LLMResponse, LLMUsage
 from lycheemem.errors import LLMOutputError
-from lycheemem.memory.protocols import ChatMessage, LLMResponse, LLMUsage
 from lycheemem.providers.llm.jsonparse import parse_model
 
 __all__ = ["BaseLLM", "UsageCollector", "collect_usage", "usage_collector"]

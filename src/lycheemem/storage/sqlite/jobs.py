@@ -6,7 +6,7 @@ import sqlite3
 import uuid
 from typing import Any
 
-from lycheemem.memory.models import Job
+from lycheemem.domain.models import Job
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lycheemem.memory.models import CompositeRecord, MemoryRecord, SourceRef, Temporal
-from lycheemem.memory.semantic.dates import temporal_bounds
-from lycheemem.memory.text import fts_document, fts_owner
+from lycheemem.domain.models import CompositeRecord, MemoryRecord, SourceRef, Temporal
+from lycheemem.domain.text.dates import temporal_bounds
+from lycheemem.domain.text.terms import fts_document, fts_owner
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 
 __all__ = [

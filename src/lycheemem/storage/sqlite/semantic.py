@@ -8,8 +8,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from lycheemem.memory.models import BatchCommit, CompositeRecord, MemoryRecord, Skill, UsageLog
-from lycheemem.memory.text import COMMON_TERM_SHARE, build_fts_query, fts_owner
+from lycheemem.domain.models import BatchCommit, CompositeRecord, MemoryRecord, Skill, UsageLog
+from lycheemem.domain.text.terms import COMMON_TERM_SHARE, build_fts_query, fts_owner
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.skills import fetch_skills, save_skill

@@ -10,7 +10,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from lycheemem.memory.models import Session, Summary, Turn
+from lycheemem.domain.models import Session, Summary, Turn
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 

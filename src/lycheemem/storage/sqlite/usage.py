@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from lycheemem.memory.models import UsageLog
+from lycheemem.domain.models import UsageLog
 from lycheemem.storage.sqlite.records import chunks, placeholders
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 
