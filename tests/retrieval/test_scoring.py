@@ -15,12 +15,11 @@ from lycheemem.domain.models import (
     SourceRef,
     Temporal,
 )
+from lycheemem.domain.text.terms import light_stem
 from lycheemem.errors import ConfigError
 from lycheemem.retrieval.candidates import BREAKDOWN_KEYS, Candidate
 from lycheemem.retrieval.scoring import (
     ScoreWeights,
-    _lexical_overlap,
-    _light_stem,
     score_candidates,
 )
 
@@ -226,22 +225,13 @@ def test_lexical_counts_tags_and_falls_back_to_item_text() -> None:
     assert 0 < other.breakdown["semantic"] < 1.0
 
 
-def test_lexical_overlap_light_stemming_and_whole_tokens() -> None:
-    assert _lexical_overlap(["backup", "deploy"], "Backups were deployed") == 1.0
-    assert _lexical_overlap(["file", "running"], "the files run") == 1.0
-    assert _lexical_overlap(["pg"], "pgbouncer pools connections") == 0.0
-    assert _lexical_overlap(["kube_system"], "namespace was kube-system") == 1.0
-    assert _lexical_overlap(["运行", "检查"], "发布前运行Ruff检查") == 1.0
-    assert _lexical_overlap([], "anything") == 0.0
-
-
 def test_light_stem_converges_inflections() -> None:
-    assert _light_stem("policies") == _light_stem("policy")
-    assert _light_stem("classes") == _light_stem("class")
-    assert _light_stem("configured") == _light_stem("configure") == _light_stem("configuring")
-    assert _light_stem("running") == "run"
-    assert _light_stem("passing") == _light_stem("pass")
-    assert _light_stem("数据库") == "数据库"
+    assert light_stem("policies") == light_stem("policy")
+    assert light_stem("classes") == light_stem("class")
+    assert light_stem("configured") == light_stem("configure") == light_stem("configuring")
+    assert light_stem("running") == "run"
+    assert light_stem("passing") == light_stem("pass")
+    assert light_stem("数据库") == "数据库"
 
 
 # --- action utility ------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from lycheemem.consolidation.encode.heuristic import encode_turns
 from lycheemem.consolidation.encode.llm import known_memories, llm_extract, llm_fuse
 from lycheemem.consolidation.fusion import heuristic as fusion
 from lycheemem.domain.models import (
+    MAX_SOURCES,
     BatchCommit,
     CompositeRecord,
     ExtractedRecord,
@@ -34,10 +35,12 @@ from lycheemem.domain.models import (
     Temporal,
     Turn,
     VectorRow,
+    union_sources,
 )
 from lycheemem.domain.ports import LLM, Embedder
 from lycheemem.domain.text.redact import contains_secret
 from lycheemem.domain.text.terms import canon, composite_id_for, record_id_for
+from lycheemem.errors import SessionGone
 
 __all__ = ["ConsolidationSettings", "Consolidator", "cut_batches"]
 
@@ -45,9 +48,10 @@ log = logging.getLogger(__name__)
 DEDUP_NEIGHBOURS = 5
 RELATED_RECORDS = 8
 CONFLICT_SIMILARITY = 0.85
+# A new skill this close (cosine) to a stored one updates it instead of adding a twin.
+SKILL_DEDUP_SIMILARITY = 0.85
 LEVEL_UP_SIMILARITY = 0.75
 SUBSUME_JACCARD = 0.7
-MAX_SOURCES = 20
 DEFAULT_CONFIDENCE = {"user": 0.9, "both": 0.8, "assistant": 0.6}
 LLM_RELATED_PER_RECORD = 3
 LLM_RELATED_MAX = 16
@@ -330,7 +334,7 @@ class Consolidator:
             )
         )
         if getattr(result, "session_missing", False):
-            raise _SessionGone()
+            raise SessionGone(batch.session_id)
         report.composites_expired += len(result.composites_expired)
         self._step(report, "commit", f"{label}: watermark {watermark}", t)
         t = time.perf_counter()
@@ -648,7 +652,7 @@ class Consolidator:
             failure_tags=_union(m.failure_tags for m in members),
             affordance_tags=_union(m.affordance_tags for m in members),
             confidence=max(m.confidence for m in members),
-            sources=_union_sources(m.sources for m in members),
+            sources=union_sources(m.sources for m in members),
         )
 
     async def _llm_fuse(
@@ -715,11 +719,11 @@ class Consolidator:
             return
         vectors = await self._embedder.embed([s.intent for s in usable], kind="document")
         hits = await self._vectors.search("skills", batch.user_id, vectors, k=1)
-        existing_ids = [row[0][0] for row in hits if row and row[0][1] >= 0.85]
+        existing_ids = [row[0][0] for row in hits if row and row[0][1] >= SKILL_DEDUP_SIMILARITY]
         existing = await self._store.skills(batch.user_id, existing_ids)
         for position, candidate in enumerate(usable):
             row = hits[position] if position < len(hits) else []
-            match = existing.get(row[0][0]) if row and row[0][1] >= 0.85 else None
+            match = existing.get(row[0][0]) if row and row[0][1] >= SKILL_DEDUP_SIMILARITY else None
             indexes = candidate.source_turn_indexes or [batch.turns[0].turn_index]
             if match is not None:
                 if len(candidate.doc_markdown) >= len(match.doc_markdown):
@@ -797,10 +801,6 @@ class Consolidator:
         )
 
 
-class _SessionGone(Exception):
-    """The session was deleted while its job ran."""
-
-
 def _closest(
     hits: Sequence[Sequence[tuple[str, float]]],
     related: dict[str, MemoryRecord],
@@ -865,16 +865,6 @@ def _union(groups: Any) -> list[str]:
         for value in group:
             seen.setdefault(value.casefold(), value)
     return list(seen.values())[:30]
-
-
-def _union_sources(groups: Any) -> list[SourceRef]:
-    merged: dict[str, SourceRef] = {}
-    for group in groups:
-        for source in group:
-            mine = merged.setdefault(source.session_id, SourceRef(source.session_id))
-            mine.turn_ids = sorted(set(mine.turn_ids) | set(source.turn_ids))
-            mine.turn_refs = sorted(set(mine.turn_refs) | set(source.turn_refs))
-    return list(merged.values())[:MAX_SOURCES]
 
 
 def _span(temporals: Sequence[Temporal]) -> Temporal:

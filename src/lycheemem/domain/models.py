@@ -7,10 +7,13 @@ Timestamps are ISO-8601 UTC strings with milliseconds and ``Z``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "MAX_SOURCES",
+    "union_sources",
     "ACTION_LIKE_TYPES",
     "COMPOSITE_TYPES",
     "RECORD_TYPES",
@@ -151,6 +154,21 @@ class SourceRef:
             "turn_ids": self.turn_ids,
             "turn_refs": self.turn_refs,
         }
+
+
+MAX_SOURCES = 20
+"""Most sources one memory keeps (and one search result shows)."""
+
+
+def union_sources(groups: Iterable[Iterable[SourceRef]]) -> list[SourceRef]:
+    """Merge source lists per session (turns unioned, sorted), first ``MAX_SOURCES`` sessions."""
+    merged: dict[str, SourceRef] = {}
+    for group in groups:
+        for source in group:
+            mine = merged.setdefault(source.session_id, SourceRef(source.session_id))
+            mine.turn_ids = sorted(set(mine.turn_ids) | set(source.turn_ids))
+            mine.turn_refs = sorted(set(mine.turn_refs) | set(source.turn_refs))
+    return list(merged.values())[:MAX_SOURCES]
 
 
 @dataclass(slots=True)

@@ -84,20 +84,6 @@ class Candidate:
         """True for composites (inner tree nodes)."""
         return self.kind == "composite"
 
-    def add_hit(
-        self,
-        channel: str,
-        *,
-        bm25_rank: int | None = None,
-        matched_tags: set[str] | frozenset[str] | None = None,
-    ) -> None:
-        """Record that ``channel`` found this item, keeping the best (lowest) BM25 rank."""
-        self.channels.add(channel)
-        if bm25_rank is not None and (self.bm25_rank is None or bm25_rank < self.bm25_rank):
-            self.bm25_rank = bm25_rank
-        if matched_tags:
-            self.matched_tags.update(matched_tags)
-
     def covered_ids(self) -> frozenset[str]:
         """Ids this item covers: for composites every leaf and descendant composite, else empty.
 

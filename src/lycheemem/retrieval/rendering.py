@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from lycheemem.domain.models import CompositeRecord, MemoryRecord, SourceRef
+from lycheemem.domain.models import MAX_SOURCES, CompositeRecord, MemoryRecord, SourceRef
 from lycheemem.retrieval.candidates import BREAKDOWN_KEYS, Candidate
 
 __all__ = [
@@ -22,7 +22,6 @@ __all__ = [
     "semantic_results",
 ]
 
-MAX_SOURCES = 20
 _CHANNEL_ORDER = (
     "fts",
     "vector",

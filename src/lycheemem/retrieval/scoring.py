@@ -14,8 +14,6 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from itertools import chain
 
 import numpy as np
 
@@ -26,6 +24,7 @@ from lycheemem.domain.models import (
     SearchPlan,
     Temporal,
 )
+from lycheemem.domain.text.terms import light_stem, token_set
 from lycheemem.errors import ConfigError
 from lycheemem.retrieval.candidates import Candidate
 
@@ -35,12 +34,6 @@ _SLOT_BONUS_TYPES = frozenset({"constraint", "procedure", "tool_affordance"})
 _ANSWER_ACTION_UTILITY = 0.2
 _REFLECTION_ACTION_WEIGHT = 0.35
 
-# Identifiers keep inner `_ - . / :` between alphanumerics (emitted whole and as parts); CJK
-# runs become bigrams, mirroring the FTS segmenter closely enough for overlap counting.
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN_RE = re.compile(rf"[{_CJK}]+|[^\W_{_CJK}]+(?:[_\-./:][^\W_{_CJK}]+)*")
-_CJK_RE = re.compile(rf"[{_CJK}]")
-_INNER_PUNCT_RE = re.compile(r"[\-./:]")
 _DATE_ONLY_RE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?$")
 
 
@@ -158,7 +151,7 @@ class _PlanContext:
         stem_weights: dict[str, float] = {}
         for term in query_terms:
             if term.strip():
-                stem = _light_stem(term.casefold())
+                stem = light_stem(term.casefold())
                 stem_weights[stem] = max(stem_weights.get(stem, 0.0), weights.get(term, 1.0))
         return cls(
             plan=plan,
@@ -182,8 +175,8 @@ def _score_one(
     reflection: float,
 ) -> dict[str, float]:
     item = candidate.item
-    text_tokens = _token_set(candidate.fts_text) if candidate.fts_text else _item_text_tokens(item)
-    tag_tokens = _token_set(candidate.fts_tags) if candidate.fts_tags else _item_tag_tokens(item)
+    text_tokens = token_set(candidate.fts_text) if candidate.fts_text else _item_text_tokens(item)
+    tag_tokens = token_set(candidate.fts_tags) if candidate.fts_tags else _item_tag_tokens(item)
     return {
         "semantic": _clip(relevance),
         "action_utility": _action_utility(item, context, text_tokens, reflection),
@@ -208,8 +201,8 @@ def _candidate_tokens(candidate: Candidate) -> tuple[set[str], int]:
     """Stemmed tokens of a candidate's indexed text and tags, and the text's length."""
     item = candidate.item
     text = candidate.fts_text.split() if candidate.fts_text else None
-    tokens = _token_set(candidate.fts_text) if text else _item_text_tokens(item)
-    tags = _token_set(candidate.fts_tags) if candidate.fts_tags else _item_tag_tokens(item)
+    tokens = token_set(candidate.fts_text) if text else _item_text_tokens(item)
+    tags = token_set(candidate.fts_tags) if candidate.fts_tags else _item_tag_tokens(item)
     return tokens | tags, len(text) if text else max(1, len(item.semantic_text.split()))
 
 
@@ -255,19 +248,6 @@ def _max_cosines(vectors: Sequence[np.ndarray | None], queries: np.ndarray) -> n
             matrix[i] = vec
     sims = matrix @ q.T
     return np.clip(sims.max(axis=1), 0.0, 1.0)
-
-
-def _lexical_overlap(query_terms: Iterable[str], text: str) -> float:
-    """Share of ``query_terms`` present as whole (lightly stemmed) tokens of ``text``, in [0, 1]."""
-    stems = frozenset(_light_stem(t.casefold()) for t in query_terms if t.strip())
-    return _overlap_share(stems, _token_set(text))
-
-
-def _weighted_share(stem_weights: Mapping[str, float], tokens: set[str] | frozenset[str]) -> float:
-    total = sum(stem_weights.values())
-    if total <= 0:
-        return 0.0
-    return sum(w for stem, w in stem_weights.items() if stem in tokens) / total
 
 
 def _overlap_share(stems: frozenset[str], tokens: frozenset[str]) -> float:
@@ -480,73 +460,12 @@ def _overlaps(
 # --- tokens ---------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)
-def _light_stem(word: str) -> str:
-    """Strip plural ``s/es/ies``, ``-ed``, ``-ing`` and a final ``e`` from ASCII words.
-
-    Applied to both sides of every comparison, so inflections converge (``files``/``file`` →
-    ``fil``, ``deployed``/``deploys`` → ``deploy``); non-ASCII and short words are unchanged.
-    """
-    if len(word) <= 3 or not word.isascii() or not word.isalpha():
-        return word
-    if word.endswith(("ies", "ied")) and len(word) >= 5:
-        return word[:-3] + "y"
-    if word.endswith("ing") and len(word) >= 6:
-        word = _undouble(word[:-3])
-    elif word.endswith("ed") and len(word) >= 5:
-        word = _undouble(word[:-2])
-    elif word.endswith("es") and len(word) >= 5:
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        word = word[:-1]
-    if word.endswith("e") and len(word) >= 4:
-        word = word[:-1]
-    return word
-
-
-def _undouble(stem: str) -> str:
-    if len(stem) >= 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
-        return stem[:-1]
-    return stem
-
-
-@lru_cache(maxsize=2048)
-def _token_set(text: str) -> frozenset[str]:
-    """Casefolded, lightly stemmed tokens; identifiers whole and in parts, CJK as bigrams."""
-    # Cached per text because the same memories are recalled search after search; words are
-    # expanded through their own cache, so a new text costs one dictionary hit per word.
-    return frozenset(chain.from_iterable(map(_expand_word, set(text.casefold().split()))))
-
-
-@lru_cache(maxsize=65536)
-def _expand_word(raw: str) -> tuple[str, ...]:
-    """The stemmed tokens of one casefolded whitespace-delimited word."""
-    if raw.isascii() and raw.replace("_", "").isalnum():
-        return _with_parts(raw)
-    tokens: list[str] = []
-    for match in _TOKEN_RE.finditer(raw):
-        piece = match.group()
-        if not _CJK_RE.match(piece):
-            tokens.extend(_with_parts(_INNER_PUNCT_RE.sub("_", piece)))
-        elif len(piece) == 1:
-            tokens.append(piece)
-        else:
-            tokens.extend(piece[i : i + 2] for i in range(len(piece) - 1))
-    return tuple(tokens)
-
-
-def _with_parts(word: str) -> tuple[str, ...]:
-    if "_" not in word:
-        return (_light_stem(word),)
-    return (_light_stem(word), *(_light_stem(p) for p in word.split("_") if p))
-
-
 def _phrase_token_sets(phrases: Iterable[str]) -> tuple[frozenset[str], ...]:
-    return tuple(_token_set(p) for p in phrases if p and p.strip())
+    return tuple(token_set(p) for p in phrases if p and p.strip())
 
 
 def _item_text_tokens(item: MemoryRecord | CompositeRecord) -> frozenset[str]:
-    return _token_set(" ".join([item.semantic_text, item.normalized_text, *item.entities]))
+    return token_set(" ".join([item.semantic_text, item.normalized_text, *item.entities]))
 
 
 def _item_tag_tokens(item: MemoryRecord | CompositeRecord) -> frozenset[str]:
@@ -557,7 +476,7 @@ def _item_tag_tokens(item: MemoryRecord | CompositeRecord) -> frozenset[str]:
         *item.failure_tags,
         *item.affordance_tags,
     ]
-    return _token_set(" ".join(tags))
+    return token_set(" ".join(tags))
 
 
 def _clip(value: float) -> float:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lycheemem.clock import Clock, format_ts
+from lycheemem.clock import Clock
 from lycheemem.domain.models import (
     ActionState,
     CompositeRecord,
@@ -80,6 +80,9 @@ FAILURE_BIAS = ("failure_pattern", "constraint", "procedure")
 FOLLOW_UP_SLOTS = 2
 FOLLOW_UP_TURNS = 2
 FOLLOW_UP_DECAY = 0.9
+# Action-mode searches flag a skill reusable from this similarity, below the configured
+# LYCHEEMEM_SKILL_REUSE_THRESHOLD: an agent about to act gains more from a near-fit procedure.
+ACTION_SKILL_REUSE_THRESHOLD = 0.80
 
 
 @dataclass(slots=True, frozen=True)
@@ -738,7 +741,11 @@ class SemanticSearch:
         if not hits:
             return []
         skills: dict[str, Skill] = await self._store.skills(user_id, [i for i, _ in hits])
-        threshold = 0.80 if plan.mode == "action" else self.config.skill_reuse_threshold
+        threshold = (
+            ACTION_SKILL_REUSE_THRESHOLD
+            if plan.mode == "action"
+            else self.config.skill_reuse_threshold
+        )
         results = []
         for skill_id, score in hits:
             skill = skills.get(skill_id)
@@ -795,8 +802,3 @@ async def _no_term_stats() -> tuple[dict[str, float], TermShares]:
 
 def _ms(start: float, end: float) -> float:
     return round((end - start) * 1000, 3)
-
-
-def reference_iso(moment: datetime) -> str:
-    """Format a reference time for responses."""
-    return format_ts(moment)

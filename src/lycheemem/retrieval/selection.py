@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from lycheemem.domain.models import CompositeRecord, MemoryRecord, SearchPlan
+from lycheemem.domain.text.terms import light_stem, token_set
 from lycheemem.retrieval.candidates import Candidate
-from lycheemem.retrieval.scoring import _light_stem, _token_set
 
 __all__ = [
     "NEAR_DUPLICATE_COSINE",
@@ -124,14 +124,14 @@ def should_expand_children(
     """
     if not candidate.is_composite:
         return False
-    hints = [_token_set(h) for h in plan_hints if h.strip()]
-    tags = [_token_set(t) for t in _all_tags(candidate.item) if t.strip()]
+    hints = [token_set(h) for h in plan_hints if h.strip()]
+    tags = [token_set(t) for t in _all_tags(candidate.item) if t.strip()]
     if any(h and t and (h <= t or t <= h) for h in hints for t in tags):
         return True
-    stems = {_light_stem(t.casefold()) for t in query_terms if t.strip()}
+    stems = {light_stem(t.casefold()) for t in query_terms if t.strip()}
     if not stems:
         return False
-    tokens = _token_set(" ".join(children_texts))
+    tokens = token_set(" ".join(children_texts))
     return len(stems & tokens) / len(stems) >= _CHILD_QUERY_SHARE
 
 
@@ -299,7 +299,7 @@ class _Selector:
         tokens = self._tokens.get(i)
         if tokens is None:
             item = self.pool[i].item
-            tokens = self._tokens[i] = _token_set(item.normalized_text or item.semantic_text)
+            tokens = self._tokens[i] = token_set(item.normalized_text or item.semantic_text)
         return tokens
 
     def _folded_into_selected(self, i: int) -> bool:

@@ -8,10 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from lycheemem.clock import Clock, format_ts
-from lycheemem.consolidation.consolidator import Consolidator, JobReport, _SessionGone
+from lycheemem.consolidation.consolidator import Consolidator, JobReport
 from lycheemem.consolidation.worker import JobWorker
 from lycheemem.domain.models import Job
-from lycheemem.errors import SessionNotFound
+from lycheemem.errors import SessionGone, SessionNotFound
 
 __all__ = ["CONSOLIDATE", "ConsolidationService"]
 
@@ -78,7 +78,7 @@ class ConsolidationService:
             result = await self.consolidator.run(
                 job, cancelled=lambda: self._jobs.is_cancelled(job.job_id), report=report
             )
-        except _SessionGone:
+        except SessionGone:
             result = report.as_result("skipped", skipped_reason="session_deleted")
         result["attempts"] = job.attempts
         result["next_attempt_at"] = None

@@ -16,7 +16,7 @@ import re
 import sqlite3
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Annotated, Any, Literal
 
@@ -25,6 +25,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from lycheemem.clock import Clock, format_ts, parse_ts
 from lycheemem.domain.models import (
     COMPOSITE_TYPES,
+    MAX_SOURCES,
     RECORD_TYPES,
     CompositeRecord,
     MemoryRecord,
@@ -34,6 +35,7 @@ from lycheemem.domain.models import (
     Temporal,
     Turn,
     UsageLog,
+    union_sources,
 )
 from lycheemem.domain.ports import Embedder
 from lycheemem.domain.text.terms import canon, composite_id_for, record_id_for
@@ -61,7 +63,6 @@ EXPORT_FORMAT = "lycheemem.export"
 EXPORT_VERSION = 1
 MAX_LINE_BYTES = 1024 * 1024
 MAX_ERRORS = 100
-MAX_SOURCES = 20
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SESSION_ID = r"^[^\s/\\?#%\x00-\x1f\x7f]{1,128}$"
 _SECTIONS = ("record", "composite", "skill", "session", "turn", "summary", "usage_log")
@@ -312,22 +313,12 @@ def _max_ts(a: str | None, b: str | None) -> str | None:
     return max((v for v in (a, b) if v), default=None)
 
 
-def _union_sources(groups: Iterable[list[SourceRef]]) -> list[SourceRef]:
-    merged: dict[str, SourceRef] = {}
-    for group in groups:
-        for source in group:
-            mine = merged.setdefault(source.session_id, SourceRef(source.session_id))
-            mine.turn_ids = sorted(set(mine.turn_ids) | set(source.turn_ids))
-            mine.turn_refs = sorted(set(mine.turn_refs) | set(source.turn_refs))
-    return list(merged.values())[:MAX_SOURCES]
-
-
 def merge_imported_record(existing: MemoryRecord, incoming: MemoryRecord) -> MemoryRecord:
     """Fold an imported duplicate into the stored record: sources unioned, counters maxed.
 
     The stored text, type and version are kept; timestamps widen to cover both.
     """
-    existing.sources = _union_sources([existing.sources, incoming.sources])
+    existing.sources = union_sources([existing.sources, incoming.sources])
     for name in (
         "retrieval_count",
         "retrieval_hit_count",

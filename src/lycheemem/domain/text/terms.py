@@ -10,6 +10,8 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from itertools import chain
 
 __all__ = [
     "STOPWORDS",
@@ -28,6 +30,7 @@ __all__ = [
     "query_terms",
     "record_id_for",
     "segment",
+    "token_set",
 ]
 
 # A query term in more of the tenant's records than this share (or count) is "common":
@@ -288,44 +291,36 @@ def build_fts_query(
     return f"fts_owner : {_quote(owner)} AND ({body})"
 
 
+@lru_cache(maxsize=65536)
 def light_stem(word: str) -> str:
-    """Strip common English inflections (plural, ``-ed``, ``-ing``) from ASCII words.
+    """The one stemmer: casefold, then strip plural ``s/es/ies``, ``-ed``, ``-ing`` and a final
+    ``e`` from ASCII words.
 
-    Deliberately crude and symmetric: applied to both sides of a comparison it maps
-    ``deploys``/``deployed``/``deploying``/``deploy`` and ``make``/``making`` together.
-    Non-ASCII or short words are returned unchanged.
+    Applied to both sides of every comparison, so inflections converge (``files``/``file`` ->
+    ``fil``, ``deployed``/``deploys`` -> ``deploy``); non-ASCII and short words are unchanged.
     """
-    w = word.casefold()
-    if not w.isascii() or not w.isalpha() or len(w) <= 3:
-        return w
-    w = _strip_suffix(w)
-    if len(w) > 3 and w.endswith("e"):
-        w = w[:-1]
-    return w
+    word = word.casefold()
+    if len(word) <= 3 or not word.isascii() or not word.isalpha():
+        return word
+    if word.endswith(("ies", "ied")) and len(word) >= 5:
+        return word[:-3] + "y"
+    if word.endswith("ing") and len(word) >= 6:
+        word = _undouble(word[:-3])
+    elif word.endswith("ed") and len(word) >= 5:
+        word = _undouble(word[:-2])
+    elif word.endswith("es") and len(word) >= 5:
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if word.endswith("e") and len(word) >= 4:
+        word = word[:-1]
+    return word
 
 
 def _undouble(stem: str) -> str:
-    if len(stem) > 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
+    if len(stem) >= 3 and stem[-1] == stem[-2] and stem[-1] not in "lsz":
         return stem[:-1]
     return stem
-
-
-def _strip_suffix(w: str) -> str:
-    if w.endswith("ies") and len(w) > 4:
-        return w[:-3] + "y"
-    if w.endswith("ied") and len(w) > 4:
-        return w[:-3] + "y"
-    if w.endswith("sses"):
-        return w[:-2]
-    if w.endswith("ing") and len(w) > 5:
-        return _undouble(w[:-3])
-    if w.endswith("ed") and len(w) > 4:
-        return _undouble(w[:-2])
-    if w.endswith(("ches", "shes", "xes", "zes")):
-        return w[:-2]
-    if w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        return w[:-1]
-    return w
 
 
 def lexical_overlap(terms: Sequence[str], doc_text: str) -> float:
@@ -339,3 +334,48 @@ def lexical_overlap(terms: Sequence[str], doc_text: str) -> float:
         return 0.0
     doc = {light_stem(tok) for tok in segment(doc_text)}
     return sum(1 for t in wanted if t in doc) / len(wanted)
+
+
+# Identifiers keep inner `_ - . / :` between alphanumerics (emitted whole and as parts); CJK
+# runs become bigrams, mirroring the FTS segmenter closely enough for overlap counting.
+_SCORE_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_SCORE_TOKEN_RE = re.compile(
+    rf"[{_SCORE_CJK}]+|[^\W_{_SCORE_CJK}]+(?:[_\-./:][^\W_{_SCORE_CJK}]+)*"
+)
+_SCORE_CJK_RE = re.compile(rf"[{_SCORE_CJK}]")
+_INNER_PUNCT_RE = re.compile(r"[\-./:]")
+
+
+@lru_cache(maxsize=2048)
+def token_set(text: str) -> frozenset[str]:
+    """The scoring tokenizer: casefolded, lightly stemmed tokens.
+
+    Identifiers come whole and in parts, CJK runs as bigrams; :func:`segment` (the FTS side)
+    stays separate because BM25 needs token order and counts, this needs a cached set.
+    """
+    # Cached per text because the same memories are recalled search after search; words are
+    # expanded through their own cache, so a new text costs one dictionary hit per word.
+    return frozenset(chain.from_iterable(map(_expand_word, set(text.casefold().split()))))
+
+
+@lru_cache(maxsize=65536)
+def _expand_word(raw: str) -> tuple[str, ...]:
+    """The stemmed tokens of one casefolded whitespace-delimited word."""
+    if raw.isascii() and raw.replace("_", "").isalnum():
+        return _with_parts(raw)
+    tokens: list[str] = []
+    for match in _SCORE_TOKEN_RE.finditer(raw):
+        piece = match.group()
+        if not _SCORE_CJK_RE.match(piece):
+            tokens.extend(_with_parts(_INNER_PUNCT_RE.sub("_", piece)))
+        elif len(piece) == 1:
+            tokens.append(piece)
+        else:
+            tokens.extend(piece[i : i + 2] for i in range(len(piece) - 1))
+    return tuple(tokens)
+
+
+def _with_parts(word: str) -> tuple[str, ...]:
+    if "_" not in word:
+        return (light_stem(word),)
+    return (light_stem(word), *(light_stem(p) for p in word.split("_") if p))
