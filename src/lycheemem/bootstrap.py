@@ -14,21 +14,26 @@ from typing import Any
 
 from lycheemem.auth.tokens import TokenService, load_or_create_secret
 from lycheemem.auth.users import AuthService
+from lycheemem.chat.graph import build_pipeline
+from lycheemem.chat.state import ChatMemory
 from lycheemem.clock import Clock
 from lycheemem.config import Settings
 from lycheemem.consolidation.consolidator import ConsolidationSettings, Consolidator
 from lycheemem.consolidation.worker import JobWorker
+from lycheemem.domain.locks import SessionLocks
 from lycheemem.domain.ports import LLM, Embedder, TokenCounter
+from lycheemem.domain.turns import TurnFactory
 from lycheemem.domain.working_memory.manager import WMConfig, WorkingMemoryManager
 from lycheemem.errors import ConfigError, EmbeddingMismatch
 from lycheemem.metrics import Metrics
 from lycheemem.providers.embedding.base import CachedEmbedder
 from lycheemem.providers.tokens import build_token_counter
+from lycheemem.retrieval.feedback import FeedbackService
 from lycheemem.retrieval.scoring import ScoreWeights
 from lycheemem.retrieval.search import SearchConfig, SemanticSearch
 from lycheemem.services.consolidation import ConsolidationService
-from lycheemem.services.locks import SessionLocks
 from lycheemem.services.management import ManagementService
+from lycheemem.services.operations import PipelineOperations
 from lycheemem.services.sessions import MemoryService
 from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
@@ -211,18 +216,38 @@ class AppContext:
             config=_search_config(settings),
             clock=self.clock,
         )
+        locks = SessionLocks()
+        memory = ChatMemory(
+            sessions=sessions,
+            working_memory=working_memory,
+            turns=TurnFactory(
+                tokens=self.tokens, clock=self.clock, redact_secrets=settings.redact_secrets
+            ),
+            searcher=search,
+            consolidation=consolidation,
+            locks=locks,
+            clock=self.clock,
+        )
+        self.chat = build_pipeline(
+            settings=settings,
+            llm=self.llm,
+            memory=memory,
+            feedback=FeedbackService(db=self.db, clock=self.clock),
+            embedder=self.embedder,
+        )
         self.service = MemoryService(
             sessions=sessions,
             tenancy=SqliteTenancyStore(self.db),
-            working_memory=working_memory,
-            tokens=self.tokens,
-            locks=SessionLocks(),
-            clock=self.clock,
-            redact_secrets=settings.redact_secrets,
             semantic=semantic,
+            vectors=self.vectors,
+            working_memory=working_memory,
+            turns=memory.turns,
+            locks=locks,
+            clock=self.clock,
             search=search,
             consolidation=consolidation,
-            vectors=self.vectors,
+            operations=PipelineOperations(runner=self.chat),
+            chat_runner=self.chat,
         )
         self.manage = ManagementService(
             db=self.db,
@@ -238,15 +263,6 @@ class AppContext:
                 clock=self.clock,
                 embed_batch=settings.embedding_batch_size,
             ),
-        )
-        from lycheemem.chat.graph import build_pipeline
-
-        self.chat = build_pipeline(
-            settings=settings,
-            llm=self.llm,
-            service=self.service,
-            db=self.db,
-            embedder=self.embedder,
         )
         await self.worker.start()
         await self._open_longdoc()

@@ -8,7 +8,7 @@ durable background job.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lycheemem.chat.nodes.finalize import finalize
 from lycheemem.chat.nodes.reason import reason
@@ -17,17 +17,13 @@ from lycheemem.chat.nodes.synthesize import synthesize
 from lycheemem.chat.nodes.wm_manager import wm_manager
 from lycheemem.chat.reasoner import Reasoner
 from lycheemem.chat.runner import ChatRunner
-from lycheemem.chat.state import STEP_NAMES, PipelineContext, PipelineState
+from lycheemem.chat.state import STEP_NAMES, ChatMemory, PipelineContext, PipelineState
 from lycheemem.chat.synthesizer import Synthesizer, SynthesizerConfig
+from lycheemem.config import Settings
+from lycheemem.domain.ports import LLM, Embedder
 from lycheemem.retrieval.feedback import FeedbackService
 from lycheemem.retrieval.planner.llm import LLMPlanner
 from lycheemem.retrieval.reflection import LLMReflector
-
-if TYPE_CHECKING:
-    from lycheemem.config import Settings
-    from lycheemem.domain.ports import LLM, Embedder
-    from lycheemem.services.sessions import MemoryService
-    from lycheemem.storage.sqlite.database import Database
 
 __all__ = ["build_graph", "build_pipeline"]
 
@@ -58,11 +54,11 @@ def build_pipeline(
     *,
     settings: Settings,
     llm: LLM | None,
-    service: MemoryService,
-    db: Database,
+    memory: ChatMemory,
+    feedback: FeedbackService,
     embedder: Embedder,
 ) -> ChatRunner:
-    """Build the stages from settings, attach them to ``service`` and return the runner."""
+    """Build the stages from settings around ``memory`` and return the runner."""
     planner = (
         LLMPlanner(llm=llm, policy=settings.planner)
         if llm is not None and settings.planner != "heuristic"
@@ -76,8 +72,8 @@ def build_pipeline(
     context = PipelineContext(
         settings=settings,
         llm=llm,
-        service=service,
-        feedback=FeedbackService(db=db, clock=service.clock),
+        memory=memory,
+        feedback=feedback,
         synthesizer=Synthesizer(
             llm=llm,
             embedder=embedder,
@@ -93,6 +89,4 @@ def build_pipeline(
         planner=planner,
         reflector=reflector,
     )
-    runner = ChatRunner(graph=build_graph(), context=context)
-    service.attach_pipeline(runner)
-    return runner
+    return ChatRunner(graph=build_graph(), context=context)

@@ -192,8 +192,7 @@ class ChatRunner:
             "llm_calls": [],
         }
         turn = _Turn(initial)
-        service = self.context.service
-        async with service.locks.hold(user_id, session_id):
+        async with self.context.memory.locks.hold(user_id, session_id):
             with usage_scope():
                 try:
                     await self._drive(turn, initial, emit)

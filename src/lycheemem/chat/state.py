@@ -10,19 +10,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from operator import add
-from typing import TYPE_CHECKING, Annotated, Any, TypedDict
+from typing import Annotated, Any, TypedDict
 
-if TYPE_CHECKING:
-    from lycheemem.chat.reasoner import Reasoner
-    from lycheemem.chat.synthesizer import Synthesizer
-    from lycheemem.config import Settings
-    from lycheemem.domain.ports import LLM
-    from lycheemem.retrieval.feedback import FeedbackService
-    from lycheemem.retrieval.planner.llm import LLMPlanner
-    from lycheemem.retrieval.reflection import LLMReflector
-    from lycheemem.services.sessions import MemoryService
+from lycheemem.chat.reasoner import Reasoner
+from lycheemem.chat.synthesizer import Synthesizer
+from lycheemem.clock import Clock
+from lycheemem.config import Settings
+from lycheemem.domain.locks import SessionLocks
+from lycheemem.domain.models import Turn
+from lycheemem.domain.ports import LLM, ConsolidationQueue, SessionStore
+from lycheemem.domain.turns import TurnFactory
+from lycheemem.domain.working_memory.manager import WorkingMemoryManager
+from lycheemem.retrieval.feedback import FeedbackService
+from lycheemem.retrieval.planner.llm import LLMPlanner
+from lycheemem.retrieval.reflection import LLMReflector
+from lycheemem.retrieval.search import SemanticSearch
 
-__all__ = ["PipelineContext", "PipelineState", "STEP_NAMES", "TRACE_KEYS"]
+__all__ = ["ChatMemory", "PipelineContext", "PipelineState", "STEP_NAMES", "TRACE_KEYS"]
 
 STEP_NAMES: tuple[str, ...] = ("wm_manager", "search", "synthesize", "reason", "finalize")
 """Graph node names, in execution order."""
@@ -87,12 +91,30 @@ class PipelineState(TypedDict, total=False):
 
 
 @dataclass(slots=True)
+class ChatMemory:
+    """The memory parts a chat turn reads and writes (sessions, working memory, search,
+    the consolidation queue) and the per-session locks that serialise turns."""
+
+    sessions: SessionStore
+    working_memory: WorkingMemoryManager
+    turns: TurnFactory
+    searcher: SemanticSearch
+    consolidation: ConsolidationQueue
+    locks: SessionLocks
+    clock: Clock
+
+    def build_turn(self, **fields: Any) -> Turn:
+        """A turn ready to store (see :meth:`TurnFactory.build`)."""
+        return self.turns.build(**fields)
+
+
+@dataclass(slots=True)
 class PipelineContext:
     """Dependencies of the graph's nodes (the LangGraph runtime context)."""
 
     settings: Settings
     llm: LLM | None
-    service: MemoryService
+    memory: ChatMemory
     feedback: FeedbackService
     synthesizer: Synthesizer
     reasoner: Reasoner

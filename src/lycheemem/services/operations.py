@@ -9,15 +9,13 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lycheemem.chat.nodes.search import plan_refiner
 from lycheemem.chat.runner import ChatRunner, usage_scope
 from lycheemem.chat.synthesizer import SynthesisResult
 from lycheemem.errors import ValidationFailed
-
-if TYPE_CHECKING:
-    from lycheemem.services.sessions import MemoryService
+from lycheemem.retrieval.search import PlanRefiner, Reflector, SearchOutcome
 
 __all__ = ["PipelineOperations", "SMART_SEARCH_MODES"]
 
@@ -38,20 +36,44 @@ def _plan_item(skill: Mapping[str, Any]) -> dict[str, Any]:
 class PipelineOperations:
     """The non-chat stage operations, sharing the chat pipeline's stages."""
 
-    def __init__(self, *, service: MemoryService, runner: ChatRunner) -> None:
-        self._service = service
+    def __init__(self, *, runner: ChatRunner) -> None:
         self._runner = runner
         self._ctx = runner.context
+        self._memory = runner.context.memory
 
     @property
-    def planner(self) -> Any:
+    def planner(self) -> PlanRefiner | None:
         """The search hook of the LLM planner (None in memory-only mode)."""
         return plan_refiner(self._ctx.planner)
 
     @property
-    def reflector(self) -> Any:
+    def reflector(self) -> Reflector | None:
         """The reflection hook (None unless LLM mode with ``LYCHEEMEM_REFLECTION_ROUNDS`` > 0)."""
         return self._ctx.reflector
+
+    async def search(
+        self,
+        *,
+        user_id: str,
+        query: str,
+        top_k: int,
+        session_id: str | None,
+        include_graph: bool,
+        include_skills: bool,
+        reference_time: datetime | None,
+    ) -> SearchOutcome:
+        """``POST /memory/search``: the chat graph's search stage, LLM hooks included."""
+        return await self._memory.searcher.search(
+            user_id=user_id,
+            query=query,
+            top_k=top_k,
+            session_id=session_id,
+            include_graph=include_graph,
+            include_skills=include_skills,
+            reference_time=reference_time,
+            planner=self.planner,
+            reflector=self.reflector,
+        )
 
     # -- smart search --------------------------------------------------------------
     async def smart_search(
@@ -70,7 +92,7 @@ class PipelineOperations:
         """``POST /memory/smart-search``: search, then synthesis unless ``raw``."""
         if mode not in SMART_SEARCH_MODES:
             raise ValidationFailed(f"mode must be one of {', '.join(SMART_SEARCH_MODES)}")
-        outcome = await self._service.search(
+        outcome = await self.search(
             user_id=user_id,
             query=query,
             top_k=top_k,
@@ -149,7 +171,7 @@ class PipelineOperations:
         ]
         if len(plan) > MAX_REASON_SKILLS:
             raise ValidationFailed(f"at most {MAX_REASON_SKILLS} skills")
-        service = self._service
+        service = self._memory
         if not append_to_session:
             return await self._answer(
                 user_id, session_id, user_query, background_context, plan, append=False
@@ -162,7 +184,7 @@ class PipelineOperations:
     async def _history(
         self, user_id: str, session_id: str, query: str, append: bool
     ) -> tuple[list[dict[str, str]], int]:
-        service = self._service
+        service = self._memory
         if append:
             turn = service.build_turn(
                 user_id=user_id, session_id=session_id, role="user", content=query
@@ -189,7 +211,7 @@ class PipelineOperations:
         append: bool,
     ) -> dict[str, Any]:
         reasoner = self._ctx.reasoner
-        service = self._service
+        service = self._memory
         with usage_scope() as usage:
             history, wm_tokens = await self._history(user_id, session_id, query, append)
             if reasoner.mode == "memory_only":

@@ -7,25 +7,31 @@ every read and write is confined to that namespace.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lycheemem.clock import Clock, format_ts
+from lycheemem.chat.runner import ChatRunner
+from lycheemem.clock import Clock
+from lycheemem.domain.locks import SessionLocks
 from lycheemem.domain.models import Session, Summary, Turn
-from lycheemem.domain.ports import TokenCounter
-from lycheemem.domain.text.redact import redact
+from lycheemem.domain.ports import (
+    AppendOutcome,
+    SemanticStore,
+    SessionListItem,
+    SessionStore,
+    TenancyStore,
+    VectorIndex,
+)
+from lycheemem.domain.turns import TurnFactory
 from lycheemem.domain.working_memory.manager import WorkingMemoryManager
-from lycheemem.errors import PayloadTooLarge, SessionNotFound, ValidationFailed
-from lycheemem.services.locks import SessionLocks
-from lycheemem.storage.sqlite.sessions import AppendOutcome, SessionListItem, SqliteSessionStore
-from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
+from lycheemem.errors import SessionNotFound
+from lycheemem.retrieval.search import SearchOutcome, SemanticSearch
+from lycheemem.services.consolidation import ConsolidationService
+from lycheemem.services.operations import PipelineOperations
 
 __all__ = ["MemoryService", "SessionDeleted", "SessionView"]
-
-MAX_METADATA_BYTES = 16 * 1024
 
 
 @dataclass(slots=True)
@@ -50,38 +56,41 @@ class SessionDeleted:
 
 
 class MemoryService:
-    """Session and memory operations, independent of the transport."""
+    """Session and memory operations, independent of the transport.
 
-    # Set by ``attach_pipeline`` once the chat graph is built (bootstrap).
-    chat_runner: Any = None
-    operations: Any = None
+    Built last by bootstrap, from parts that never refer back to it: the stores (ports),
+    the working memory, the search, the consolidation queue and the chat graph's
+    ``PipelineOperations`` and ``ChatRunner``.
+    """
 
     def __init__(
         self,
         *,
-        sessions: SqliteSessionStore,
-        tenancy: SqliteTenancyStore,
+        sessions: SessionStore,
+        tenancy: TenancyStore,
+        semantic: SemanticStore,
+        vectors: VectorIndex,
         working_memory: WorkingMemoryManager,
-        tokens: TokenCounter,
+        turns: TurnFactory,
         locks: SessionLocks,
         clock: Clock,
-        redact_secrets: bool,
-        semantic: Any = None,
-        search: Any = None,
-        consolidation: Any = None,
-        vectors: Any = None,
+        search: SemanticSearch,
+        consolidation: ConsolidationService,
+        operations: PipelineOperations,
+        chat_runner: ChatRunner,
     ) -> None:
         self.sessions = sessions
         self.tenancy = tenancy
+        self.semantic = semantic
+        self.vectors = vectors
         self.working_memory = working_memory
-        self.tokens = tokens
+        self.turns = turns
         self.locks = locks
         self.clock = clock
-        self.redact_secrets = redact_secrets
-        self.semantic = semantic
         self.searcher = search
         self.consolidation = consolidation
-        self.vectors = vectors
+        self.operations = operations
+        self.chat_runner = chat_runner
 
     # -- writing --------------------------------------------------------------
     async def append_turn(
@@ -102,7 +111,7 @@ class MemoryService:
         Secrets are redacted first when configured; a repeated ``turn_id``
         returns ``duplicate`` and stores nothing.
         """
-        turn = self.build_turn(
+        turn = self.turns.build(
             user_id=user_id,
             session_id=session_id,
             role=role,
@@ -115,47 +124,11 @@ class MemoryService:
         )
         async with self.locks.hold(user_id, session_id):
             outcome = await self.sessions.append_turn(turn, now=self.clock.now_iso())
-            if role == "user" and outcome.status == "appended" and self.operations is not None:
+            if role == "user" and outcome.status == "appended":
                 await self.operations.implicit_feedback(
                     user_id=user_id, session_id=session_id, text=turn.content
                 )
             return outcome
-
-    def build_turn(
-        self,
-        *,
-        user_id: str,
-        session_id: str,
-        role: str,
-        content: str,
-        token_count: int = 0,
-        turn_id: str | None = None,
-        created_at: datetime | None = None,
-        speaker: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> Turn:
-        """Validate and prepare a turn for storage (redaction, token count, timestamp)."""
-        if metadata is not None:
-            size = len(json.dumps(metadata, ensure_ascii=False).encode())
-            if size > MAX_METADATA_BYTES:
-                raise PayloadTooLarge(
-                    f"metadata is {size} bytes; the limit is {MAX_METADATA_BYTES}"
-                )
-        if role not in ("user", "assistant"):
-            raise ValidationFailed(f"role must be 'user' or 'assistant', not {role!r}")
-        text = redact(content) if self.redact_secrets else content
-        return Turn(
-            user_id=user_id,
-            session_id=session_id,
-            turn_index=-1,
-            role=role,  # type: ignore[arg-type]
-            content=text,
-            created_at=format_ts(created_at) if created_at else self.clock.now_iso(),
-            token_count=token_count or self.tokens.count(text),
-            speaker=speaker,
-            turn_id=turn_id,
-            metadata=metadata,
-        )
 
     async def update_session_meta(
         self,
@@ -205,7 +178,7 @@ class MemoryService:
         self, *, user_id: str, offset: int, limit: int
     ) -> tuple[list[SessionListItem], int]:
         """The caller's sessions (newest first) and their total."""
-        return await self.sessions.list(user_id, offset=offset, limit=limit)
+        return await self.sessions.list_sessions(user_id, offset=offset, limit=limit)
 
     # -- deleting -------------------------------------------------------------
     async def delete_session(
@@ -222,9 +195,8 @@ class MemoryService:
                 user_id, session_id, forget_memories=forget_memories
             )
         self.working_memory.forget(user_id, session_id)
-        if self.vectors is not None:
-            await self.vectors.delete("memory_records", user_id, deletion.record_ids)
-            await self.vectors.delete("composite_records", user_id, deletion.composite_ids)
+        await self.vectors.delete("memory_records", user_id, deletion.record_ids)
+        await self.vectors.delete("composite_records", user_id, deletion.composite_ids)
         return SessionDeleted(
             turns_deleted=deletion.turns_deleted,
             records_deleted=len(deletion.record_ids),
@@ -242,9 +214,9 @@ class MemoryService:
         include_graph: bool = True,
         include_skills: bool = True,
         reference_time: datetime | None = None,
-    ) -> Any:
+    ) -> SearchOutcome:
         """Search the caller's semantic memory and skills (``POST /memory/search``)."""
-        return await self.searcher.search(
+        return await self.operations.search(
             user_id=user_id,
             query=query,
             top_k=top_k,
@@ -252,8 +224,6 @@ class MemoryService:
             include_graph=include_graph,
             include_skills=include_skills,
             reference_time=reference_time,
-            planner=self.operations.planner if self.operations is not None else None,
-            reflector=self.operations.reflector if self.operations is not None else None,
         )
 
     async def consolidate(
@@ -279,13 +249,6 @@ class MemoryService:
         return await self.consolidation.last(user_id=user_id, session_id=session_id)
 
     # -- pipeline (chat, smart-search, synthesize, reason, feedback) -------------
-    def attach_pipeline(self, runner: Any) -> None:
-        """Connect the chat graph's runner; enables the methods below."""
-        from lycheemem.services.operations import PipelineOperations
-
-        self.chat_runner = runner
-        self.operations = PipelineOperations(service=self, runner=runner)
-
     async def chat(
         self,
         *,

@@ -19,20 +19,20 @@ async def finalize(state: PipelineState, runtime: Runtime[PipelineContext]) -> d
     """Append the assistant turn, write the response excerpt, enqueue consolidation
     (debounced; the job absorbs later turns) and total the turn's LLM tokens."""
     ctx = runtime.context
-    service = ctx.service
+    memory = ctx.memory
     user_id, session_id = state["user_id"], state["session_id"]
     text = state.get("final_response", "")
-    turn = service.build_turn(
+    turn = memory.build_turn(
         user_id=user_id, session_id=session_id, role="assistant", content=text or " "
     )
-    outcome = await service.sessions.append_turn(turn, now=service.clock.now_iso())
+    outcome = await memory.sessions.append_turn(turn, now=memory.clock.now_iso())
     log_id = state.get("usage_log_id")
     if log_id:
         await ctx.feedback.finalize_log(user_id=user_id, log_id=log_id, response=text)
     job_id = None
     trace: dict[str, Any] = {"status": "disabled", "job_id": None}
     if ctx.settings.auto_consolidate:
-        job = await service.consolidation.enqueue(
+        job = await memory.consolidation.enqueue(
             user_id=user_id,
             session_id=session_id,
             retrieved_context=state.get("novelty_retrieved_context", ""),

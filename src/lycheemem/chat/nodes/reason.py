@@ -25,7 +25,7 @@ async def reason(state: PipelineState, runtime: Runtime[PipelineContext]) -> dic
         history=state.get("compressed_history", []),
         background=state.get("background_context", ""),
         skill_plan=state.get("skill_reuse_plan", []),
-        now=ctx.service.clock.now(),
+        now=ctx.memory.clock.now(),
     ):
         pieces.append(piece)
         runtime.stream_writer({"type": "token", "content": piece})

@@ -79,7 +79,7 @@ async def search(state: PipelineState, runtime: Runtime[PipelineContext]) -> dic
     """Plan (heuristic, LLM when the policy wants it), recall, score, select; log usage."""
     ctx = runtime.context
     mark = calls_mark()
-    outcome = await ctx.service.searcher.search(
+    outcome = await ctx.memory.searcher.search(
         user_id=state["user_id"],
         query=state["user_query"],
         top_k=state.get("top_k", 5),

@@ -19,17 +19,17 @@ async def wm_manager(state: PipelineState, runtime: Runtime[PipelineContext]) ->
     """Append the user turn (redacted), label the last action retrieval from it, then
     compress if needed and render the history (MEMORY.md §5, §13)."""
     ctx = runtime.context
-    service = ctx.service
+    memory = ctx.memory
     mark = calls_mark()
     user_id, session_id = state["user_id"], state["session_id"]
-    turn = service.build_turn(
+    turn = memory.build_turn(
         user_id=user_id, session_id=session_id, role="user", content=state["user_query"]
     )
-    outcome = await service.sessions.append_turn(turn, now=service.clock.now_iso())
+    outcome = await memory.sessions.append_turn(turn, now=memory.clock.now_iso())
     update = await ctx.feedback.on_user_turn(
         user_id=user_id, session_id=session_id, text=turn.content
     )
-    wm = await service.working_memory.on_user_turn(user_id, session_id)
+    wm = await memory.working_memory.on_user_turn(user_id, session_id)
     return {
         "compressed_history": wm.compressed_history,
         "raw_recent_turns": list(wm.raw_recent_turns),
