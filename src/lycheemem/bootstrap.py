@@ -42,6 +42,7 @@ from lycheemem.storage.sqlite.jobs import SqliteJobStore
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
+from lycheemem.storage.sqlite.usage import SqliteUsageStore
 from lycheemem.storage.sqlite.users import SqliteUserStore
 
 __all__ = ["AppContext", "build_context", "build_embedder", "build_llm"]
@@ -232,7 +233,7 @@ class AppContext:
             settings=settings,
             llm=self.llm,
             memory=memory,
-            feedback=FeedbackService(db=self.db, clock=self.clock),
+            feedback=FeedbackService(usage=SqliteUsageStore(self.db), clock=self.clock),
             embedder=self.embedder,
         )
         self.service = MemoryService(

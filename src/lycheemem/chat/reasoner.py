@@ -12,14 +12,10 @@ from typing import Any
 
 from lycheemem.clock import format_ts
 from lycheemem.domain.ports import LLM, ChatMessage
-from lycheemem.domain.prompts import load_prompt
+from lycheemem.domain.prompts import MEMORY_ONLY_HEADER, load_prompt
 
 __all__ = ["MEMORY_ONLY_HEADER", "Reasoner", "line_chunks"]
 
-MEMORY_ONLY_HEADER = (
-    "[memory-only mode: no language model is configured; "
-    "below are stored memories, not a generated answer]"
-)
 NO_MATCH = "No stored memory matches this question."
 NO_CONTEXT = "No context was provided."
 SKILL_DOC_CHARS = 3000

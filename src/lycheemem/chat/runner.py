@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from lycheemem.chat.state import TRACE_KEYS, PipelineContext, PipelineState
+from lycheemem.domain.usage import UsageCollector, usage_collector
 from lycheemem.errors import LLMError
-from lycheemem.providers.llm.base import UsageCollector, usage_collector
 
 __all__ = ["KEEPALIVE", "ChatRunner", "usage_scope"]
 

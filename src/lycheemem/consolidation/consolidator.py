@@ -13,11 +13,10 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from lycheemem.chat.reasoner import MEMORY_ONLY_HEADER
 from lycheemem.clock import Clock
 from lycheemem.consolidation.encode.heuristic import encode_turns
 from lycheemem.consolidation.encode.llm import known_memories, llm_extract, llm_fuse
@@ -37,7 +36,8 @@ from lycheemem.domain.models import (
     VectorRow,
     union_sources,
 )
-from lycheemem.domain.ports import LLM, Embedder
+from lycheemem.domain.ports import LLM, Embedder, SemanticStore, SessionStore, VectorIndex
+from lycheemem.domain.prompts import MEMORY_ONLY_HEADER
 from lycheemem.domain.text.redact import contains_secret
 from lycheemem.domain.text.terms import canon, composite_id_for, record_id_for
 from lycheemem.errors import SessionGone
@@ -56,31 +56,6 @@ DEFAULT_CONFIDENCE = {"user": 0.9, "both": 0.8, "assistant": 0.6}
 LLM_RELATED_PER_RECORD = 3
 LLM_RELATED_MAX = 16
 LLM_RELATED_MIN_SIMILARITY = 0.8
-
-
-class VectorIndex(Protocol):
-    """The vector operations consolidation needs."""
-
-    async def upsert(self, table: str, rows: Sequence[VectorRow]) -> None: ...
-
-    async def search(
-        self,
-        table: str,
-        user_id: str,
-        queries: np.ndarray,
-        *,
-        column: str = "vector",
-        k: int,
-        include_expired: bool = False,
-    ) -> list[list[tuple[str, float]]]: ...
-
-    async def get_vectors(
-        self, table: str, user_id: str, ids: Sequence[str], column: str = "vector"
-    ) -> dict[str, np.ndarray]: ...
-
-    async def set_expired(
-        self, table: str, user_id: str, ids: Sequence[str], expired: bool = True
-    ) -> None: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -164,22 +139,6 @@ def cut_batches(turns: Sequence[Turn], *, max_turns: int, max_chars: int) -> lis
     return batches
 
 
-class _Stores(Protocol):
-    async def records(self, user_id: str, ids: Sequence[str]) -> dict[str, MemoryRecord]: ...
-
-    async def composites(self, user_id: str, ids: Sequence[str]) -> dict[str, CompositeRecord]: ...
-
-    async def skills(self, user_id: str, ids: Sequence[str]) -> dict[str, Skill]: ...
-
-    async def covering(self, user_id: str, ids: Sequence[str]) -> dict[str, list[str]]: ...
-
-    async def commit_batch(self, batch: BatchCommit) -> Any: ...
-
-    async def mark_indexed(
-        self, *, record_ids: Sequence[str], composite_ids: Sequence[str], skill_ids: Sequence[str]
-    ) -> None: ...
-
-
 def is_memory_echo(turn: Turn) -> bool:
     """Whether ``turn`` is a memory-only answer: stored memories read back, not new knowledge.
 
@@ -226,8 +185,8 @@ class Consolidator:
     def __init__(
         self,
         *,
-        store: _Stores,
-        sessions: Any,
+        store: SemanticStore,
+        sessions: SessionStore,
         vectors: VectorIndex,
         embedder: Embedder,
         llm: LLM | None,

@@ -17,7 +17,7 @@ from typing import Any
 
 from lycheemem.clock import Clock, format_ts
 from lycheemem.domain.models import Job
-from lycheemem.storage.sqlite.jobs import RETRY_DELAYS_S, SqliteJobStore
+from lycheemem.domain.ports import RETRY_DELAYS_S, JobStore
 
 __all__ = ["JobWorker"]
 
@@ -35,7 +35,7 @@ class JobWorker:
     def __init__(
         self,
         *,
-        jobs: SqliteJobStore,
+        jobs: JobStore,
         runners: dict[str, Runner],
         clock: Clock,
         concurrency: int = 1,

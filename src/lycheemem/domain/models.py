@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+
 __all__ = [
     "MAX_SOURCES",
     "union_sources",
@@ -385,14 +387,19 @@ class SearchPlan:
     hypothetical_skill: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class VectorRow:
-    """One row of a vector table: an item's embeddings plus the filter columns."""
+    """One row to upsert; fields a table lacks are ignored.
+
+    ``item_id`` fills the table's id column (``record_id``, ``composite_id`` or
+    ``skill_id``). Vectors are stored L2-normalised; a ``normalized_vector`` of
+    None stores null, and such a row is invisible to ``normalized_vector`` searches.
+    """
 
     item_id: str
     user_id: str
-    vector: Any
-    normalized_vector: Any = None
+    vector: np.ndarray
+    normalized_vector: np.ndarray | None = None
     memory_type: str = ""
     level: int = 0
     expired: bool = False

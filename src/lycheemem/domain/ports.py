@@ -30,9 +30,11 @@ from lycheemem.domain.models import (
     Turn,
     UsageLog,
     User,
+    VectorRow,
 )
 
 __all__ = [
+    "RETRY_DELAYS_S",
     "AppendOutcome",
     "CommitResult",
     "ConsolidationQueue",
@@ -43,6 +45,7 @@ __all__ = [
     "SessionListItem",
     "SessionStore",
     "TenancyStore",
+    "UsageStore",
     "UserStore",
     "VectorIndex",
     "VectorRow",
@@ -188,24 +191,6 @@ class FtsHit:
 
     item_id: str
     rank: int
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class VectorRow:
-    """One row to upsert; fields a table lacks are ignored.
-
-    ``item_id`` fills the table's id column (``record_id``, ``composite_id`` or
-    ``skill_id``). Vectors are stored L2-normalised; a ``normalized_vector`` of
-    None stores null, and such a row is invisible to ``normalized_vector`` searches.
-    """
-
-    item_id: str
-    user_id: str
-    vector: np.ndarray
-    normalized_vector: np.ndarray | None = None
-    memory_type: str = ""
-    level: int = 0
-    expired: bool = False
 
 
 @dataclass(slots=True)
@@ -435,6 +420,10 @@ class VectorIndex(Protocol):
         ...
 
 
+RETRY_DELAYS_S = (30, 120, 600)
+"""Seconds before a failed job's 1st, 2nd and later retries."""
+
+
 class JobStore(Protocol):
     """The durable background-job queue (leases, retries, cancellation)."""
 
@@ -489,6 +478,41 @@ class JobStore(Protocol):
 
     async def counts(self, user_id: str | None = None) -> dict[str, int]:
         """Number of jobs by status (of one tenant, or all when ``user_id`` is None)."""
+        ...
+
+
+class UsageStore(Protocol):
+    """Usage logs of retrievals and the outcome feedback on them (counters included)."""
+
+    async def label_latest_unresolved(
+        self, user_id: str, session_id: str, *, since: str, feedback: str, outcome: str, now: str
+    ) -> tuple[str, list[str]] | None:
+        """Label the session's newest unresolved action/mixed log created since ``since`` and
+        bump its kept items' counters, atomically; ``(log_id, updated ids)`` or None."""
+        ...
+
+    async def label_explicit(
+        self,
+        user_id: str,
+        *,
+        usage_log_id: str | None,
+        session_id: str | None,
+        record_ids: Sequence[str] | None,
+        feedback: str,
+        outcome: str,
+        note: str | None,
+        now: str,
+    ) -> tuple[str | None, list[str]]:
+        """Label the given log (else the session's newest, else bare ``record_ids``) atomically;
+        ``UsageLogNotFound``/``RecordNotFound`` when a named target is not the caller's."""
+        ...
+
+    async def set_response_excerpt(self, user_id: str, log_id: str, excerpt: str) -> None:
+        """Store the start of the answer on the usage log."""
+        ...
+
+    async def get(self, user_id: str, log_id: str) -> UsageLog | None:
+        """The caller's usage log, or None."""
         ...
 
 

@@ -7,7 +7,6 @@ moment earlier is always visible.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,17 +14,9 @@ from typing import Any
 
 from lycheemem.clock import Clock, format_ts
 from lycheemem.domain.models import UsageLog
+from lycheemem.domain.ports import UsageStore
 from lycheemem.domain.text.cues import classify_feedback
-from lycheemem.errors import RecordNotFound, UsageLogNotFound, ValidationFailed
-from lycheemem.storage.sqlite.database import Database
-from lycheemem.storage.sqlite.usage import (
-    apply_feedback,
-    existing_item_ids,
-    fetch_usage_log,
-    latest_unresolved_log,
-    latest_usage_log,
-    set_response_excerpt,
-)
+from lycheemem.errors import ValidationFailed
 
 __all__ = ["FEEDBACK_OUTCOMES", "FeedbackService", "FeedbackUpdate"]
 
@@ -56,8 +47,8 @@ class FeedbackUpdate:
 class FeedbackService:
     """Applies implicit and explicit outcome feedback to usage logs and memory counters."""
 
-    def __init__(self, *, db: Database, clock: Clock) -> None:
-        self._db = db
+    def __init__(self, *, usage: UsageStore, clock: Clock) -> None:
+        self._usage = usage
         self._clock = clock
 
     async def on_user_turn(
@@ -72,26 +63,18 @@ class FeedbackService:
             return None
         feedback, outcome = label
         now = self._clock.now()
-        since = format_ts(now - IMPLICIT_WINDOW)
-
-        def write(conn: sqlite3.Connection) -> FeedbackUpdate | None:
-            log = latest_unresolved_log(conn, user_id, session_id, since)
-            if log is None:
-                return None
-            updated = apply_feedback(
-                conn,
-                user_id=user_id,
-                log=log,
-                feedback=feedback,
-                outcome=outcome,
-                source="implicit",
-                record_ids=log.kept_ids,
-                note=None,
-                now=format_ts(now),
-            )
-            return FeedbackUpdate(log.log_id, feedback, outcome, updated)
-
-        return await self._db.write(write)
+        done = await self._usage.label_latest_unresolved(
+            user_id,
+            session_id,
+            since=format_ts(now - IMPLICIT_WINDOW),
+            feedback=feedback,
+            outcome=outcome,
+            now=format_ts(now),
+        )
+        if done is None:
+            return None
+        log_id, updated = done
+        return FeedbackUpdate(log_id, feedback, outcome, updated)
 
     async def explicit(
         self,
@@ -111,60 +94,27 @@ class FeedbackService:
             raise ValidationFailed(f"at most {MAX_RECORD_IDS} record_ids")
         if usage_log_id is None and session_id is None and not record_ids:
             raise ValidationFailed("give usage_log_id, session_id or record_ids")
-        now = self._clock.now_iso()
-
-        def write(conn: sqlite3.Connection) -> dict[str, Any]:
-            log = _target_log(conn, user_id, usage_log_id, session_id)
-            targets = (
-                list(record_ids) if record_ids is not None else list(log.kept_ids if log else [])
-            )
-            if record_ids:
-                missing = [
-                    i for i in record_ids if i not in existing_item_ids(conn, user_id, record_ids)
-                ]
-                if missing:
-                    raise RecordNotFound(missing[0])
-            updated = apply_feedback(
-                conn,
-                user_id=user_id,
-                log=log,
-                feedback=feedback,
-                outcome=outcome,
-                source="explicit",
-                record_ids=targets,
-                note=note,
-                now=now,
-            )
-            return {
-                "status": "recorded",
-                "usage_log_id": log.log_id if log else None,
-                "outcome": outcome,
-                "updated_ids": updated,
-            }
-
-        return await self._db.write(write)
+        log_id, updated = await self._usage.label_explicit(
+            user_id,
+            usage_log_id=usage_log_id,
+            session_id=session_id,
+            record_ids=record_ids,
+            feedback=feedback,
+            outcome=outcome,
+            note=note,
+            now=self._clock.now_iso(),
+        )
+        return {
+            "status": "recorded",
+            "usage_log_id": log_id,
+            "outcome": outcome,
+            "updated_ids": updated,
+        }
 
     async def finalize_log(self, *, user_id: str, log_id: str, response: str) -> None:
         """Store the start of the answer on the usage log (off the response path)."""
-        excerpt = response[:EXCERPT_CHARS]
-        await self._db.write(lambda conn: set_response_excerpt(conn, user_id, log_id, excerpt))
+        await self._usage.set_response_excerpt(user_id, log_id, response[:EXCERPT_CHARS])
 
     async def get_log(self, *, user_id: str, log_id: str) -> UsageLog | None:
         """The caller's usage log, or None (tests and diagnostics)."""
-        return await self._db.read(lambda conn: fetch_usage_log(conn, user_id, log_id))
-
-
-def _target_log(
-    conn: sqlite3.Connection, user_id: str, usage_log_id: str | None, session_id: str | None
-) -> UsageLog | None:
-    if usage_log_id is not None:
-        log = fetch_usage_log(conn, user_id, usage_log_id)
-        if log is None:
-            raise UsageLogNotFound(f"Usage log {usage_log_id!r} not found")
-        return log
-    if session_id is not None:
-        log = latest_usage_log(conn, user_id, session_id)
-        if log is None:
-            raise UsageLogNotFound(f"No usage log for session {session_id!r}")
-        return log
-    return None
+        return await self._usage.get(user_id, log_id)

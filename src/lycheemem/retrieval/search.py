@@ -27,7 +27,7 @@ from lycheemem.domain.models import (
     Turn,
     UsageLog,
 )
-from lycheemem.domain.ports import Embedder
+from lycheemem.domain.ports import Embedder, SemanticStore, SessionStore, VectorIndex
 from lycheemem.domain.text.cues import has_procedural_cue
 from lycheemem.domain.text.terms import (
     COMMON_TERM_DOCS,
@@ -210,9 +210,9 @@ class SemanticSearch:
     def __init__(
         self,
         *,
-        store: Any,
-        sessions: Any,
-        vectors: Any,
+        store: SemanticStore,
+        sessions: SessionStore,
+        vectors: VectorIndex,
         embedder: Embedder,
         config: SearchConfig,
         clock: Clock,

@@ -11,6 +11,7 @@ from lycheemem.clock import Clock, format_ts
 from lycheemem.consolidation.consolidator import Consolidator, JobReport
 from lycheemem.consolidation.worker import JobWorker
 from lycheemem.domain.models import Job
+from lycheemem.domain.ports import JobStore, SessionStore
 from lycheemem.errors import SessionGone, SessionNotFound
 
 __all__ = ["CONSOLIDATE", "ConsolidationService"]
@@ -52,8 +53,8 @@ class ConsolidationService:
     def __init__(
         self,
         *,
-        jobs: Any,
-        sessions: Any,
+        jobs: JobStore,
+        sessions: SessionStore,
         consolidator: Consolidator,
         worker: JobWorker,
         clock: Clock,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lycheemem.providers.llm.base import usage_collector
+from lycheemem.domain.usage import usage_collector
 
 __all__ = ["calls_mark", "calls_since"]
 

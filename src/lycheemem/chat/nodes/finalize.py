@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lycheemem.chat.state import PipelineState
-from lycheemem.providers.llm.base import usage_collector
+from lycheemem.domain.usage import usage_collector
 
 if TYPE_CHECKING:
     from langgraph.runtime import Runtime

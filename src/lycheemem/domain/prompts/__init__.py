@@ -5,7 +5,13 @@ from __future__ import annotations
 from functools import lru_cache
 from importlib import resources
 
-__all__ = ["load_prompt"]
+__all__ = ["MEMORY_ONLY_HEADER", "load_prompt"]
+
+MEMORY_ONLY_HEADER = (
+    "[memory-only mode: no language model is configured; "
+    "below are stored memories, not a generated answer]"
+)
+"""First line of every memory-only reply; consolidation skips turns starting with it."""
 
 
 @lru_cache(maxsize=16)

@@ -13,11 +13,10 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from lycheemem.clock import Clock
-from lycheemem.domain.models import Session, Summary, Turn
-from lycheemem.domain.ports import LLM, TokenCounter
+from lycheemem.domain.models import Summary, Turn
+from lycheemem.domain.ports import LLM, SessionStore, TokenCounter
 from lycheemem.domain.working_memory.summarize import extractive_summary, llm_summary
 
 __all__ = ["WMConfig", "WMState", "WorkingMemoryManager", "MESSAGE_OVERHEAD_TOKENS"]
@@ -26,24 +25,6 @@ log = logging.getLogger(__name__)
 MESSAGE_OVERHEAD_TOKENS = 4
 PRECOMPUTED_TTL_S = 600.0
 TRIM_MARK = "[…]"
-
-
-class WMSessionStore(Protocol):
-    """The part of the session store the manager needs."""
-
-    async def working_set(
-        self, user_id: str, session_id: str
-    ) -> tuple[Session | None, Summary | None, list[Turn]]: ...
-
-    async def apply_compression(
-        self,
-        user_id: str,
-        session_id: str,
-        *,
-        summary: Summary,
-        folded_indexes: list[int],
-        expected_previous_summary_id: int | None,
-    ) -> bool: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -97,7 +78,7 @@ class WorkingMemoryManager:
     def __init__(
         self,
         *,
-        store: WMSessionStore,
+        store: SessionStore,
         tokens: TokenCounter,
         llm: LLM | None,
         config: WMConfig,

@@ -12,8 +12,6 @@ from lycheemem.storage.sqlite.rows import dump_json, load_json
 
 __all__ = ["SqliteJobStore", "enqueue_job"]
 
-RETRY_DELAYS_S = (30, 120, 600)
-
 
 def job_from_row(row: sqlite3.Row) -> Job:
     """Rebuild a ``Job`` from its row."""
