@@ -383,8 +383,10 @@ class SemanticSearch:
             return selected
         anchor = selected[0]
         record = anchor.item
-        said_in = isinstance(record, MemoryRecord) and record.source_session_id
-        if not said_in or not record.source_turn_ids:
+        # Only records carry the session and turns they were said in; composites have none.
+        if not isinstance(record, MemoryRecord):
+            return selected
+        if not record.source_session_id or not record.source_turn_ids:
             return selected
         chosen = {c.item_id for c in selected}
         ids = await self._store.follow_ups(

@@ -376,7 +376,7 @@ def _cover_index(pool: Sequence[Candidate]) -> list[list[int]]:
                 covering[i].add(p)
     for i, candidate in enumerate(pool):
         for parent_id in candidate.parent_ids:
-            p = position.get(parent_id)
-            if p is not None and p != i and pool[p].is_composite:
-                covering[i].add(p)
+            parent = position.get(parent_id)
+            if parent is not None and parent != i and pool[parent].is_composite:
+                covering[i].add(parent)
     return [sorted(s) for s in covering]

@@ -44,10 +44,9 @@ from lycheemem.services.presenters import composite_public, record_public, skill
 from lycheemem.storage.lance.vector_index import LanceVectorIndex, VectorRow
 from lycheemem.storage.sqlite import admin as sql
 from lycheemem.storage.sqlite.database import Database
-from lycheemem.storage.sqlite.records import insert_composite
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import ensure_session, fetch_summaries, fetch_turns
-from lycheemem.storage.sqlite.skills import save_skill, skill_from_row
+from lycheemem.storage.sqlite.skills import skill_from_row
 from lycheemem.storage.sqlite.usage import usage_log_from_row
 
 __all__ = [
@@ -626,9 +625,7 @@ class MemoryTransfer:
             written.append((composite, direct))
             state.report.imported["composites"] += 1
         if written:
-            await self.db.write(
-                lambda conn: [insert_composite(conn, c, direct) for c, direct in written]
-            )
+            await self.db.write(lambda conn: sql.import_composites(conn, written))
             state.composites = [composite for composite, _ in written]
 
     async def _import_skills(self, state: _State, lines: list[tuple[int, dict]]) -> None:
@@ -660,7 +657,7 @@ class MemoryTransfer:
         state.skills = skills
         state.report.imported["skills"] += len(parsed)
         if skills:
-            await self.db.write(lambda conn: [save_skill(conn, skill) for skill in skills])
+            await self.db.write(lambda conn: sql.import_skills(conn, skills))
 
     async def _import_sessions(
         self, state: _State, sections: dict[str, list[tuple[int, dict]]]
@@ -752,9 +749,8 @@ class MemoryTransfer:
             logs[line.log_id or log.log_id] = log
         state.report.imported["usage_logs"] += len(logs)
         if logs:
-            await self.db.write(
-                lambda conn: [sql.import_usage_log_row(conn, log) for log in logs.values()]
-            )
+            rows = list(logs.values())
+            await self.db.write(lambda conn: sql.import_usage_log_rows(conn, rows))
 
     # -- import: vectors -------------------------------------------------------
     async def _embed_pairs(self, items: list[Any]) -> list[tuple[Any, Any]]:

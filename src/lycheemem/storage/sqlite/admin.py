@@ -15,6 +15,7 @@ from typing import Any
 from lycheemem.domain.models import (
     CompositeRecord,
     MemoryRecord,
+    Skill,
     SourceRef,
     Summary,
     Turn,
@@ -26,13 +27,18 @@ from lycheemem.storage.sqlite.records import (
     delete_items,
     fetch_composites,
     fetch_records,
+    insert_composite,
     placeholders,
     record_from_row,
     save_record,
 )
 from lycheemem.storage.sqlite.rows import dump_json, load_json
+from lycheemem.storage.sqlite.skills import save_skill
 
 __all__ = [
+    "import_composites",
+    "import_skills",
+    "import_usage_log_rows",
     "ORDERS",
     "GraphLink",
     "GraphNodeRow",
@@ -783,3 +789,23 @@ def set_embedding_meta(conn: sqlite3.Connection, model: str, dim: int, now: str)
         [("embedding_model", model), ("embedding_dim", str(dim))],
     )
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now,))
+
+
+def import_composites(
+    conn: sqlite3.Connection, composites: Sequence[tuple[CompositeRecord, Sequence[str]]]
+) -> None:
+    """Insert imported composites with their direct member record ids."""
+    for composite, direct in composites:
+        insert_composite(conn, composite, direct)
+
+
+def import_skills(conn: sqlite3.Connection, skills: Sequence[Skill]) -> None:
+    """Insert or replace imported skills (unindexed until their vectors are written)."""
+    for skill in skills:
+        save_skill(conn, skill)
+
+
+def import_usage_log_rows(conn: sqlite3.Connection, logs: Sequence[UsageLog]) -> None:
+    """Insert complete imported usage logs; their ids must be free."""
+    for log in logs:
+        import_usage_log_row(conn, log)
