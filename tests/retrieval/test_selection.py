@@ -378,3 +378,13 @@ def test_items_without_new_source_turns_wait_for_backfill() -> None:
     assert [c.item_id for c in picked] == ["r1", "r3"]
     backfilled = select_composite_first(same_turn, top_k=3, tree_mode="balanced")
     assert [c.item_id for c in backfilled] == ["r1", "r3", "r2"]
+
+
+def test_cover_index_links_an_item_to_the_composites_named_in_its_parent_ids() -> None:
+    """A parent known only through ``parent_ids`` covers the item; unknown parents are skipped."""
+    from lycheemem.retrieval.selection import _cover_index
+
+    leaf = rec(1, 0.9, "Alice drinks green tea.")
+    parent = comp(2, 0.8, "Alice drinks tea.", covers=[], with_leaf_ids=False)
+    child = rec(3, 0.7, "Alice drinks oolong.", parent_ids=[parent.item_id, "comp_missing"])
+    assert _cover_index([leaf, parent, child]) == [[], [], [1]]
