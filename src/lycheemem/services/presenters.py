@@ -1,4 +1,5 @@
-"""Public shapes of stored memory: the memory item (API.md §2.8), skills and graph nodes.
+"""Public shapes shared by REST, MCP and the export: memory items (API.md §2.8), skills,
+graph nodes and the search response.
 
 Shared by the records/graph/skills routes and the JSONL export so one item
 looks the same everywhere. None of them carries ``user_id``.
@@ -6,13 +7,16 @@ looks the same everywhere. None of them carries ``user_id``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from lycheemem.domain.models import CompositeRecord, MemoryRecord, Skill, SourceRef
+from lycheemem.retrieval.search import SearchOutcome
 from lycheemem.storage.sqlite.admin import GraphNodeRow
 
 __all__ = [
     "TAG_FIELDS",
+    "search_response",
     "composite_public",
     "item_public",
     "node_of",
@@ -158,3 +162,21 @@ def node_of(item: MemoryRecord | CompositeRecord) -> GraphNodeRow:
         node.source_record_ids = list(item.source_record_ids)
         node.child_composite_ids = list(item.child_composite_ids)
     return node
+
+
+def search_response(outcome: SearchOutcome) -> dict[str, Any]:
+    """The ``POST /memory/search`` response of API.md §6 (REST and the MCP search tool)."""
+    results = outcome.semantic_results
+    return {
+        "query": outcome.query,
+        "semantic_results": results,
+        "graph_results": results,
+        "skill_results": outcome.skills,
+        "novelty_retrieved_context": outcome.novelty_context,
+        "total": outcome.total,
+        "retrieval_plan": asdict(outcome.plan),
+        "action_state": asdict(outcome.action_state),
+        "search_mode": outcome.plan.mode,
+        "usage_log_id": outcome.usage_log_id,
+        "timing_ms": outcome.timing_ms,
+    }
