@@ -19,22 +19,29 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 from locomo import data_path, load_conversations  # noqa: E402
 
+
+def _turn(dia_id: str, speaker: str, text: str) -> dict[str, str]:
+    return {"speaker": speaker, "dia_id": dia_id, "text": text}
+
+
+def _question(question: str, answer: str, evidence: str) -> dict[str, Any]:
+    return {"question": question, "answer": answer, "evidence": [evidence], "category": 4}
+
+
 SESSIONS = {
     "speaker_a": "Ana",
     "speaker_b": "Ben",
     "session_1_date_time": "1:56 pm on 8 May, 2023",
     "session_1": [
-        {"speaker": "Ana", "dia_id": "D1:1", "text": "I adopted a grey cat called Miso last week."},
-        {"speaker": "Ben", "dia_id": "D1:2", "text": "Lovely! I am training for the Lisbon marathon."},
+        _turn("D1:1", "Ana", "I adopted a grey cat called Miso last week."),
+        _turn("D1:2", "Ben", "Lovely! I am training for the Lisbon marathon."),
     ],
     "session_2_date_time": "10:00 am on 20 May, 2023",
-    "session_2": [
-        {"speaker": "Ana", "dia_id": "D2:1", "text": "Miso knocked my plants over again."},
-    ],
+    "session_2": [_turn("D2:1", "Ana", "Miso knocked my plants over again.")],
 }
 QA = [
-    {"question": "What is the name of Ana's cat?", "answer": "Miso", "evidence": ["D1:1"], "category": 4},
-    {"question": "Which marathon is Ben training for?", "answer": "Lisbon", "evidence": ["D1:2"], "category": 4},
+    _question("What is the name of Ana's cat?", "Miso", "D1:1"),
+    _question("Which marathon is Ben training for?", "Lisbon", "D1:2"),
 ]
 
 
