@@ -124,7 +124,7 @@ def test_vllm_service_runs_what_the_reasoner_needs(compose: dict[str, Any]) -> N
     assert image == "vllm/vllm-openai" and re.fullmatch(r"v\d+\.\d+\.\d+", tag), service["image"]
     flags = _flags(interpolate(service["command"], {}))
     assert flags["port"] == "8001" and flags["host"] == "0.0.0.0"
-    assert "enable-prefix-caching" in flags and int(flags["max-logprobs"]) >= 2
+    assert "enable-prefix-caching" in flags and int(flags["max-logprobs"]) >= 5
     assert int(flags["max-model-len"]) >= 4096 and flags["served-model-name"]
     assert "./models:/models:ro" in service["volumes"]
     assert any(volume.startswith("hf-cache:") for volume in service["volumes"])

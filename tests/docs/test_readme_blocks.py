@@ -3,7 +3,8 @@
 Blocks run in README order against one memory-only uvicorn server on 127.0.0.1; the README's
 ``http://127.0.0.1:8000`` / ``localhost:8000`` are replaced by that server's address. A block
 that cannot run here (it needs Docker, a GPU or another program) is preceded by
-``<!-- readme-test: skip: <reason> -->`` and the reason is required. ``json`` blocks must parse.
+``<!-- readme-test: skip: <reason> -->`` and the reason is required; a block preceded by
+``<!-- readme-test: expect: <text> -->`` must print that text. ``json`` blocks must parse.
 Error bodies carry a ``trace_id``, so any block that printed one made a failing request.
 """
 
@@ -43,6 +44,20 @@ class Block:
     lang: str
     code: str
     directive: str
+
+    @property
+    def skipped(self) -> bool:
+        """Marked as not runnable here."""
+        return self.directive.startswith("skip:")
+
+    @property
+    def expected(self) -> str:
+        """Text the block must print (empty when none is declared)."""
+        return (
+            self.directive.removeprefix("expect:").strip()
+            if self.directive.startswith("expect:")
+            else ""
+        )
 
     @property
     def label(self) -> str:
@@ -93,8 +108,8 @@ def test_every_block_is_runnable_or_says_why_not() -> None:
     assert len(blocks) >= 10
     for block in blocks:
         if block.directive:
-            assert re.fullmatch(r"skip: \S.*", block.directive), block.label
-        else:
+            assert re.fullmatch(r"(skip|expect): \S.*", block.directive), block.label
+        if not block.skipped:
             assert block.lang in RUNNERS, f"{block.label}: mark it or use a runnable language"
 
 
@@ -102,7 +117,7 @@ def test_every_block_is_runnable_or_says_why_not() -> None:
 def test_readme_blocks_run_as_pasted(live: LiveServer, tmp_path: Path) -> None:
     ran = 0
     for block in readme_blocks():
-        if block.directive:
+        if block.skipped:
             continue
         if block.lang == "json":
             json.loads(block.code)
@@ -111,5 +126,6 @@ def test_readme_blocks_run_as_pasted(live: LiveServer, tmp_path: Path) -> None:
         output = result.stdout + result.stderr
         assert result.returncode == 0, f"{block.label} failed:\n{block.code}\n{output}"
         assert "trace_id" not in output and "Traceback" not in output, f"{block.label}:\n{output}"
+        assert block.expected in result.stdout, f"{block.label}: no {block.expected!r} in\n{output}"
         ran += 1
     assert ran >= 4
