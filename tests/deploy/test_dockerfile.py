@@ -99,3 +99,11 @@ def test_cmd_is_what_the_readme_documents() -> None:
     docker_section = re.search(r"^## Docker\n(.*?)^## ", readme, re.S | re.M)
     assert docker_section, "README has no '## Docker' section"
     assert f"`{command}`" in docker_section.group(1)
+
+
+def test_top_level_parts_exist() -> None:
+    parts = (
+        "pyproject.toml main.py src web-demo openclaw-plugin examples tests .env.example "
+        "docker-compose.yml Dockerfile .dockerignore"
+    ).split()
+    assert [part for part in parts if not (ROOT / part).exists()] == []
