@@ -102,8 +102,17 @@ def test_cmd_is_what_the_readme_documents() -> None:
 
 
 def test_top_level_parts_exist() -> None:
-    parts = (
-        "pyproject.toml main.py src web-demo openclaw-plugin examples tests .env.example "
-        "docker-compose.yml Dockerfile .dockerignore"
-    ).split()
+    parts = [
+        "pyproject.toml",
+        "main.py",
+        "src",
+        "web-demo",
+        "openclaw-plugin",
+        "examples",
+        "tests",
+        ".env.example",
+        "docker-compose.yml",
+        "Dockerfile",
+        ".dockerignore",
+    ]
     assert [part for part in parts if not (ROOT / part).exists()] == []
