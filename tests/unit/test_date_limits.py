@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lycheemem.memory.clock import parse_ts
-from lycheemem.memory.limits import check_json_value, supported_utc
-from lycheemem.memory.semantic.dates import annotate_dates, find_dates, parse_query_window
+from lycheemem.clock import parse_ts
+from lycheemem.domain.text.dates import annotate_dates, find_dates, parse_query_window
+from lycheemem.domain.text.limits import check_json_value, supported_utc
 
 LAST_DAY = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 FIRST_DAY = datetime(1, 1, 1, tzinfo=UTC)

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from lycheemem.memory.limits import MAX_OFFSET, check_json_value, supported_utc
+from lycheemem.domain.text.limits import MAX_OFFSET, check_json_value, supported_utc
 
 __all__ = [
     "AccountDelete",

@@ -11,8 +11,8 @@ from typing import Any
 
 import jwt
 
+from lycheemem.domain.text.limits import MAX_SUPPORTED_TS
 from lycheemem.errors import InvalidToken
-from lycheemem.memory.limits import MAX_SUPPORTED_TS
 
 __all__ = ["IssuedToken", "TokenService", "load_or_create_secret"]
 

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Request
 
 from lycheemem.api.deps import ContextDep, UserCallerDep, client_address
 from lycheemem.api.schemas import AccountDelete, LoginCreate, MePublic, TokenPublic, UserCreate
-from lycheemem.auth.accounts import delete_account
 from lycheemem.auth.users import Session, expires_iso
+from lycheemem.clock import format_ts
 from lycheemem.errors import AuthError
-from lycheemem.memory.clock import format_ts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -60,6 +59,14 @@ async def me(caller: UserCallerDep, ctx: ContextDep) -> MePublic:
 
 @router.delete("/me")
 async def delete_me(body: AccountDelete, caller: UserCallerDep, ctx: ContextDep) -> dict[str, Any]:
-    """Delete the account and everything it stored; its tokens stop working at once."""
-    deleted = await delete_account(ctx, user_id=caller.user_id, password=body.password)
+    """Delete the account and everything it stored; its tokens stop working at once.
+
+    Tokens are revoked and the account row removed first, so no request can add data while
+    the rest (memory, sessions, jobs, vectors, skills, usage logs, long documents) goes.
+    A wrong password is 403.
+    """
+    await ctx.auth.confirm_password(caller.user_id, body.password)
+    await ctx.auth.delete_user(caller.user_id)
+    deleted = await ctx.manage.delete_all(user_id=caller.user_id)
+    deleted["long_documents"] = await ctx.longdoc.delete_user(caller.user_id)
     return {"deleted": deleted}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
 from lycheemem.api.schemas import Offset
-from lycheemem.pipeline.items import skill_public
+from lycheemem.services.presenters import skill_public
 
 router = APIRouter(prefix="/memory/skills", tags=["skills"])
 
