@@ -208,7 +208,10 @@ def test_control_the_owner_sees_her_data(world) -> None:
     for method, path, body in reads:
         response = http.request(method, path, json=body)
         assert response.status_code == 200, (path, response.text[:300])
-        expected = ids["doc_id"] if "longdoc" in path else SECRET
+        expected = {
+            f"/longdoc/documents/{ids['doc_id']}": ids["doc_id"],
+            f"/memory/records/{ids['item_id']}": ids["item_id"],
+        }.get(path, SECRET)
         assert expected in response.text, path
     assert ids["skill_id"] in http.get("/memory/skills").text
 

@@ -3,6 +3,7 @@ schemathesis generates, the server answers with anything but a 5xx."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +15,13 @@ from security_support import Live, live_server
 
 # A few examples per operation keep the whole run around two minutes on 2 cores.
 EXAMPLES = 4
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(ctx: Any, value: Any) -> bytes:
+    """JSON Lines bodies (``/memory/import``): one JSON value per line."""
+    values = value if isinstance(value, list) else [value]
+    return "\n".join(json.dumps(item) for item in values).encode()
 
 
 @pytest.fixture(scope="module")
