@@ -13,7 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -121,26 +121,30 @@ class PgDatabase:
         return self.schema_version
 
     @asynccontextmanager
-    async def tenant(self, user_id: str) -> AsyncIterator[Conn]:
-        """A transaction that sees only ``user_id``'s rows (row-level security)."""
-        async with self._scoped(user_id, "tenant") as conn:
+    async def tenant(self, user_id: str, **settings: str) -> AsyncIterator[Conn]:
+        """A transaction that sees only ``user_id``'s rows (row-level security); ``settings``
+        are extra transaction-local parameters (e.g. ``hnsw.ef_search``)."""
+        async with self._scoped(user_id, "tenant", settings) as conn:
             yield conn
 
     @asynccontextmanager
     async def system(self) -> AsyncIterator[Conn]:
         """A transaction that sees every tenant: job claiming, login by name, admin counts."""
-        async with self._scoped("", "system") as conn:
+        async with self._scoped("", "system", {}) as conn:
             yield conn
 
     @asynccontextmanager
-    async def _scoped(self, user_id: str, scope: str) -> AsyncIterator[Conn]:
-        async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(f"SET LOCAL ROLE {APP_ROLE}")
-            await conn.execute(
-                "SELECT set_config('lycheemem.user_id', %s, true),"
-                " set_config('lycheemem.scope', %s, true)",
-                (user_id, scope),
-            )
+    async def _scoped(
+        self, user_id: str, scope: str, settings: dict[str, str]
+    ) -> AsyncIterator[Conn]:
+        values = {"role": APP_ROLE, "lycheemem.user_id": user_id, "lycheemem.scope": scope}
+        values.update(settings)
+        # one round trip: set_config(..., true) is SET LOCAL, ``role`` included
+        calls = ", ".join("set_config(%s, %s, true)" for _ in values)
+        params = [part for item in values.items() for part in item]
+        async with self._pool.connection() as raw, raw.transaction():
+            conn = cast(Conn, raw)  # the pool's connections use dict_row (see __init__)
+            await conn.execute(f"SELECT {calls}", params)
             yield conn
 
     async def ping(self) -> None:

@@ -30,7 +30,7 @@ _HAS_EXPIRED = {"memory_records", "composite_records"}
 
 def _literal(vector: np.ndarray) -> str:
     """pgvector's text form of one vector (bound as a parameter, never spliced)."""
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+    return "[" + ",".join(map(str, vector.tolist())) + "]"
 
 
 def _parse(text: str) -> np.ndarray:
@@ -133,11 +133,11 @@ class PgVectorIndex:
             + f" ORDER BY {typed} <=> %s::vector({self.dim}) LIMIT %s"
         )
         results: list[list[tuple[str, float]]] = []
-        async with self._db.tenant(user_id) as conn:
-            await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-            await conn.execute(
-                "SELECT set_config('hnsw.ef_search', %s, true)", (str(max(self._ef_search, k)),)
-            )
+        tuning = {
+            "hnsw.iterative_scan": "relaxed_order",
+            "hnsw.ef_search": str(min(max(self._ef_search, k), 1000)),
+        }
+        async with self._db.tenant(user_id, **tuning) as conn:
             for query in matrix:
                 text = _literal(query)
                 cur = await conn.execute(sql, (text, table, user_id, text, k))
