@@ -192,8 +192,10 @@ class PgSessionStore:
     async def working_set(
         self, user_id: str, session_id: str
     ) -> tuple[Session | None, Summary | None, list[Turn]]:
-        """The session, its latest summary and its active turns (one transaction)."""
+        """The session, its latest summary and its active turns, read consistently: under the
+        session's advisory lock, which appends and compressions also take."""
         async with self._db.tenant(user_id) as conn:
+            await lock_session(conn, user_id, session_id)
             session = await fetch_session(conn, user_id, session_id)
             if session is None:
                 return None, None, []
