@@ -8,6 +8,7 @@ empty database on it. Without the wheel the fixtures skip locally and fail under
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ def pg_server() -> Iterator[Any]:
     server = pgserver.get_server(root, cleanup_mode="stop")
     yield server
     server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def database_url(server: Any, name: str) -> str:
