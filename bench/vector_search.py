@@ -97,20 +97,23 @@ async def _run_postgres(path: Path, args: argparse.Namespace) -> None:
     await index.open()
     fill_s = await _fill(index, vectors)
     print(f"postgres upsert {args.rows} x {args.dim} (HNSW maintained on insert): {fill_s:.1f} s")
-    await index.search(TABLE, USER, queries[:1], k=args.k)
-    samples = await _time_searches(index, queries, args.k)
     truth = np.argsort(-(queries @ vectors.T), axis=1)[:, : args.k]
-    found = await index.search(TABLE, USER, queries, k=args.k)
-    recall = np.mean(
-        [
-            len({int(item, 16) for item, _ in hits} & set(row.tolist())) / args.k
-            for hits, row in zip(found, truth, strict=True)
-        ]
-    )
-    print(
-        f"postgres hnsw: over {len(samples)} queries p50 {_percentile_ms(samples, 50):.2f} ms,"
-        f" p95 {_percentile_ms(samples, 95):.2f} ms, recall@{args.k} {recall:.3f}"
-    )
+    for strategy in ("exact", "ann"):
+        index.strategy = strategy
+        await index.search(TABLE, USER, queries[:1], k=args.k)
+        samples = await _time_searches(index, queries, args.k)
+        found = await index.search(TABLE, USER, queries, k=args.k)
+        recall = np.mean(
+            [
+                len({int(item, 16) for item, _ in hits} & set(row.tolist())) / args.k
+                for hits, row in zip(found, truth, strict=True)
+            ]
+        )
+        print(
+            f"postgres {strategy}: over {len(samples)} queries p50"
+            f" {_percentile_ms(samples, 50):.2f} ms, p95 {_percentile_ms(samples, 95):.2f} ms,"
+            f" recall@{args.k} {recall:.3f}"
+        )
     await db.close()
     if server is not None:
         server.cleanup()

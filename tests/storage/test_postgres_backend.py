@@ -188,3 +188,27 @@ async def test_a_dead_replicas_expired_lease_is_claimed_by_another(pg_url: str) 
     )
     assert taken is not None and taken.job_id == job.job_id and taken.attempts == 2
     await db.close()
+
+
+async def test_hnsw_search_of_a_small_tenant_among_many_still_returns_k_rows(
+    pg_url: str,
+) -> None:
+    db = PgDatabase(pg_url)
+    await db.open()
+    rng = np.random.default_rng(7)
+    exact = PgVectorIndex(db, dim=16, strategy="exact")
+    ann = PgVectorIndex(db, dim=16, strategy="ann")
+    await ann.open()
+    crowd = rng.standard_normal((400, 16)).astype(np.float32)
+    mine = rng.standard_normal((12, 16)).astype(np.float32)
+    await ann.upsert("skills", [VectorRow(f"c{n}", "crowd", v) for n, v in enumerate(crowd)])
+    await ann.upsert("skills", [VectorRow(f"m{n}", "me", v) for n, v in enumerate(mine)])
+    query = crowd[0][None, :]
+    [by_index] = await ann.search("skills", "me", query, k=10)
+    [by_scan] = await exact.search("skills", "me", query, k=10)
+    assert len(by_index) == 10 and all(item.startswith("m") for item, _ in by_index)
+    norms = mine / np.linalg.norm(mine, axis=1, keepdims=True)
+    best = np.argsort(-(norms @ (query[0] / np.linalg.norm(query[0]))))[:10]
+    assert [item for item, _ in by_scan] == [f"m{n}" for n in best]
+    assert {item for item, _ in by_index} <= {f"m{n}" for n in range(12)}
+    await db.close()

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from lycheemem.domain.models import VectorRow
-from lycheemem.errors import EmbeddingMismatch, StorageError
+from lycheemem.errors import ConfigError, EmbeddingMismatch, StorageError
 from lycheemem.storage.lance.cache import unit_rows
 from lycheemem.storage.postgres.database import PgDatabase
 
@@ -26,6 +26,9 @@ _COLUMNS = {
     "skills": ("vector",),
 }
 _HAS_EXPIRED = {"memory_records", "composite_records"}
+STRATEGIES = ("auto", "exact", "ann")
+"""``exact``: scan the tenant's rows (recall 1); ``ann``: the HNSW index; ``auto``: exact up to
+``exact_max_rows`` rows of the tenant's table, HNSW above."""
 
 
 def _literal(vector: np.ndarray) -> str:
@@ -40,9 +43,21 @@ def _parse(text: str) -> np.ndarray:
 class PgVectorIndex:
     """Implements ``VectorIndex`` on PostgreSQL with pgvector (cosine similarity)."""
 
-    def __init__(self, db: PgDatabase, *, dim: int, ef_search: int = 100) -> None:
+    def __init__(
+        self,
+        db: PgDatabase,
+        *,
+        dim: int,
+        strategy: str = "auto",
+        exact_max_rows: int = 50_000,
+        ef_search: int = 100,
+    ) -> None:
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"vector search strategy must be one of {STRATEGIES}")
         self._db = db
         self.dim = int(dim)
+        self.strategy = strategy
+        self.exact_max_rows = exact_max_rows
         self._ef_search = ef_search
 
     async def open(self) -> None:
@@ -137,6 +152,10 @@ class PgVectorIndex:
             "hnsw.iterative_scan": "relaxed_order",
             "hnsw.ef_search": str(min(max(self._ef_search, k), 1000)),
         }
+        if not await self._use_index(table, user_id):
+            # plain index scans off: the HNSW index is never used; the tenant's rows come
+            # from the (user_id, kind) btree through a bitmap scan and are ranked exactly
+            tuning = {"enable_indexscan": "off"}
         async with self._db.tenant(user_id, **tuning) as conn:
             for query in matrix:
                 text = _literal(query)
@@ -145,6 +164,11 @@ class PgVectorIndex:
                 hits.sort(key=lambda hit: (-hit[1], hit[0]))
                 results.append(hits)
         return results
+
+    async def _use_index(self, table: str, user_id: str) -> bool:
+        if self.strategy != "auto":
+            return self.strategy == "ann"
+        return await self.count(table, user_id) > self.exact_max_rows
 
     async def get_vectors(
         self, table: str, user_id: str, ids: Sequence[str], column: str = "vector"
