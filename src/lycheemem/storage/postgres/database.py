@@ -147,6 +147,12 @@ class PgDatabase:
             await conn.execute(f"SELECT {calls}", params)
             yield conn
 
+    @asynccontextmanager
+    async def owner(self) -> AsyncIterator[Conn]:
+        """A transaction as the URL's user (the table owner), for schema changes only."""
+        async with self._pool.connection() as raw, raw.transaction():
+            yield cast(Conn, raw)
+
     async def ping(self) -> None:
         """Raise unless the database answers."""
         async with self.system() as conn:

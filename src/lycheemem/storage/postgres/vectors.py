@@ -62,14 +62,13 @@ class PgVectorIndex:
 
     async def open(self) -> None:
         """Create the HNSW indexes for this dimension (idempotent)."""
-        async with self._db._pool.connection() as conn:
+        async with self._db.owner() as conn:
             for column in ("vector", "normalized_vector"):
                 await conn.execute(
                     f"CREATE INDEX IF NOT EXISTS vectors_hnsw_{column}_{self.dim} ON vectors"
                     f" USING hnsw (({column}::vector({self.dim})) vector_cosine_ops)"
                     f" WHERE vector_dims({column}) = {self.dim}"
                 )
-            await conn.commit()
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
