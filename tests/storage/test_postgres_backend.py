@@ -212,3 +212,21 @@ async def test_hnsw_search_of_a_small_tenant_among_many_still_returns_k_rows(
     assert [item for item, _ in by_scan] == [f"m{n}" for n in best]
     assert {item for item, _ in by_index} <= {f"m{n}" for n in range(12)}
     await db.close()
+
+
+async def test_replicas_share_one_token_secret_and_model_guard(pg_url: str) -> None:
+    from lycheemem.errors import EmbeddingMismatch
+    from lycheemem.storage.postgres.meta import check_model_guard, shared_secret
+
+    replicas = [PgDatabase(pg_url) for _ in range(2)]
+    for db in replicas:
+        await db.open()
+    secrets_seen = await asyncio.gather(*(shared_secret(db, "") for db in replicas))
+    assert secrets_seen[0] == secrets_seen[1] and len(secrets_seen[0]) == 64
+    assert await shared_secret(replicas[0], "x" * 32) == "x" * 32
+    await check_model_guard(replicas[0], "wordllama", 256, T0)
+    await check_model_guard(replicas[1], "wordllama", 256, T0)
+    with pytest.raises(EmbeddingMismatch):
+        await check_model_guard(replicas[1], "other", 256, T0)
+    for db in replicas:
+        await db.close()
