@@ -24,6 +24,7 @@ from lycheemem.storage.sqlite.usage import (
     fetch_usage_log,
     latest_unresolved_log,
     latest_usage_log,
+    session_feedback,
     set_response_excerpt,
 )
 
@@ -148,6 +149,10 @@ class FeedbackService:
         """Store the start of the answer on the usage log (off the response path)."""
         excerpt = response[:EXCERPT_CHARS]
         await self._db.write(lambda conn: set_response_excerpt(conn, user_id, log_id, excerpt))
+
+    async def session_labels(self, *, user_id: str, session_id: str) -> dict[str, str]:
+        """``{usage_log_id: feedback}`` for the labelled retrievals of the caller's session."""
+        return await self._db.read(lambda conn: session_feedback(conn, user_id, session_id))
 
     async def get_log(self, *, user_id: str, log_id: str) -> UsageLog | None:
         """The caller's usage log, or None (tests and diagnostics)."""
