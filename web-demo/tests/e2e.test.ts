@@ -240,6 +240,7 @@ function scenario(size: Size): void {
       const { page } = demo;
       await page.fill(byTestId("login-username"), username);
       await page.fill(byTestId("login-password"), PASSWORD);
+      await page.fill(byTestId("login-display-name"), "Alice");
       await page.click(byTestId("login-submit"));
       await page.waitForSelector(byTestId("chat-input"));
       const token = await page.evaluate(() => localStorage.getItem("lychee_token"));
@@ -282,7 +283,7 @@ function scenario(size: Size): void {
         }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
       });
       if (!demo.small) await demo.openTab("pipeline");
-      await demo.send("I'm Alice, I back up Postgres every night with pg_dump.");
+      await demo.send("I back up Postgres every night with pg_dump.");
       const answer = page.locator(byTestId("message-assistant")).last();
       assert.match((await answer.textContent()) ?? "", /No stored memory matches/);
       assert.match((await page.textContent(byTestId("memory-only-label"))) ?? "", /memory-only/);
@@ -320,7 +321,7 @@ function scenario(size: Size): void {
       if (demo.size.name === "phone") await demo.openSessions();
       firstTitle = ((await page.locator(`${byTestId("session-item")}[data-session-id="${firstSessionId}"] .session-title`).textContent()) ?? "").trim();
       if (demo.size.name === "phone") await demo.closeSheet("sessions-sheet");
-      assert.match(firstTitle, /Alice/);
+      assert.match(firstTitle, /Postgres/);
     });
 
     test("the mode badge explains memory-only mode in a dialog; the notice is shown once", async () => {
@@ -352,6 +353,14 @@ function scenario(size: Size): void {
       assert.doesNotMatch(text, /\bturn \d/, "no turn numbers in the answer");
       assert.match(label, /^Source 1: /, "the chip's name says it is a source");
       await demo.shot("05-cited-answer");
+      // The README's picture: the cited answer with its consolidation settled (and, on a
+      // desktop, the pipeline trace beside it).
+      await demo.waitForTurnConsolidated();
+      if (size.name === "desktop") {
+        await demo.openTab("pipeline");
+        await page.waitForSelector(`${byTestId("consolidation-status")}:not([data-status="queued"])`);
+      }
+      await demo.shot("readme");
 
       await chip.click();
       const inspector = page.locator(byTestId("inspector"));

@@ -164,7 +164,12 @@ export function PipelinePanel({ lastTurn, consolidation, onOpenRecord }: Pipelin
           <p>
             kept {synth.kept_count} · dropped {synth.dropped_count} · judge {synth.judge} · answer {reasoner?.mode ?? lastTurn.mode}
           </p>
-          {synth.background_context && <pre className="context">{synth.background_context}</pre>}
+          {synth.background_context && (
+            <details className="context-details">
+              <summary>Context given to the answer (raw, with ids)</summary>
+              <pre className="context">{synth.background_context}</pre>
+            </details>
+          )}
         </section>
       )}
       <Consolidation state={consolidation} />

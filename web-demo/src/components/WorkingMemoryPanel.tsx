@@ -2,10 +2,14 @@ import { getSession } from "../api/endpoints";
 import { ApiError } from "../api/client";
 import type { SessionView, Turn } from "../api/models";
 import { percent, truncate } from "../format";
+import { tidyAnswer } from "../citations";
 import { splitModeLabel } from "./Chat";
 
-/** Turns stored before the server kept the memory-only label out of them still start with it. */
-const withoutModeLabel = (content: string): string => splitModeLabel(content).body;
+/**
+ * A turn as a reader wants it: without the memory-only label (turns stored before the server
+ * kept it out still start with it) and without the ids in cited lines (the inspector has them).
+ */
+const withoutModeLabel = (content: string): string => tidyAnswer(splitModeLabel(content).body).text;
 import { useAsync } from "../hooks/useAsync";
 
 async function loadSession(sessionId: string): Promise<SessionView | null> {
