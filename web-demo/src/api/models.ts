@@ -67,7 +67,9 @@ export interface SessionView {
 
 // --- Turn history (web demo issue 16) ---------------------------------------------------
 // The assistant turn's metadata keeps what the chat showed with the answer, and the session
-// view reports the feedback given so far (`GET /memory/session/{id}`).
+// view reports the feedback given so far (`GET /memory/session/{id}`). Also added for it:
+// `Turn.metadata`, `SessionView.feedback` and the provenance lineage fields
+// (`source_session_id`, `source_turn_ids`, `sources`) the server already sends.
 
 export type FeedbackLabel = "positive" | "negative" | "correction";
 

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState, type FormEvent, type KeyboardEvent } from 
 import { sendFeedback } from "../api/endpoints";
 import { STEP_NAMES, type FeedbackLabel } from "../api/models";
 import { tidyAnswer } from "../citations";
-import { errorText } from "../format";
+import { errorText, truncate } from "../format";
 import type { ChatState, Message, Steps } from "../hooks/useChat";
 import { Markdown } from "./Markdown";
 import { ModeNotice } from "./ModeInfo";
@@ -137,6 +137,11 @@ export function Chat({ chat, title, highlightTurns, showModeNotice, onDismissMod
   const listRef = useRef<HTMLDivElement>(null);
   const lastLength = chat.messages.length ? chat.messages[chat.messages.length - 1].content.length : 0;
   const lastAssistant = [...chat.messages].reverse().find((message) => message.role === "assistant");
+  // Screen readers hear the start of a finished answer, not only that it finished.
+  const spoken =
+    chat.announcement.startsWith("Answer ready") && lastAssistant && !lastAssistant.streaming
+      ? `${chat.announcement} ${truncate(tidyAnswer(splitModeLabel(lastAssistant.content).body).text.replace(/\s+/g, " ").trim(), 240)}`
+      : chat.announcement;
 
   useEffect(() => {
     const list = listRef.current;
@@ -164,7 +169,7 @@ export function Chat({ chat, title, highlightTurns, showModeNotice, onDismissMod
       </h2>
       <StepTimeline steps={chat.steps} />
       <div className="sr-only" role="status" aria-live="polite" data-testid="live-region">
-        {chat.announcement}
+        {spoken}
       </div>
       {chat.banner && (
         <div className="banner error" role="alert" data-testid="chat-error">

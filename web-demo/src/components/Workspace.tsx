@@ -272,7 +272,13 @@ export function Workspace({ user, onLogout }: { user: StoredUser; onLogout: () =
         </main>
         {layout === "desktop" && panels}
         {layout === "desktop" && inspector && (
-          <aside className="inspector" aria-labelledby="inspector-title">
+          <aside
+            className="inspector"
+            aria-labelledby="inspector-title"
+            onKeyDown={(event) => {
+              if (event.key === "Escape") setInspectorId(null);
+            }}
+          >
             {inspector}
           </aside>
         )}
