@@ -272,18 +272,19 @@ function scenario(size: Size): void {
       assert.ok(firstSessionId, "the new session is selected");
       // Record what the pipeline panel and the live region show while the turn is handled.
       await page.evaluate(() => {
-        const seen: { status: string | null; counts: boolean; live: string }[] = [];
+        const seen: { status: string | null; counts: boolean; live: string; streaming: boolean }[] = [];
         (window as unknown as { __seen: typeof seen }).__seen = seen;
         new MutationObserver(() => {
           seen.push({
             status: document.querySelector('[data-testid="consolidation-status"]')?.getAttribute("data-status") ?? null,
             counts: document.querySelector('[data-testid="consolidation-counts"]') !== null,
             live: document.querySelector('[data-testid="live-region"]')?.textContent ?? "",
+            streaming: document.querySelector('[data-testid="message-assistant"][data-streaming="true"]') !== null,
           });
         }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
       });
       if (!demo.small) await demo.openTab("pipeline");
-      await demo.send("I back up Postgres every night with pg_dump.");
+      await demo.send("I prefer window seats on long flights.");
       const answer = page.locator(byTestId("message-assistant")).last();
       assert.match((await answer.textContent()) ?? "", /No stored memory matches/);
       assert.match((await page.textContent(byTestId("memory-only-label"))) ?? "", /memory-only/);
@@ -292,7 +293,8 @@ function scenario(size: Size): void {
       assert.match(firstStatus, /^Turn stored · /);
       const finalStatus = await demo.waitForTurnConsolidated();
       assert.match(finalStatus, /consolidation done: [1-9]\d* new record/);
-      const seen = await page.evaluate(() => (window as unknown as { __seen: { status: string | null; counts: boolean; live: string }[] }).__seen);
+      const seen = await page.evaluate(() => (window as unknown as { __seen: { status: string | null; counts: boolean; live: string; streaming: boolean }[] }).__seen);
+      assert.ok(seen.some((entry) => entry.streaming), "the assistant bubble was shown while streaming");
       assert.ok(seen.some((entry) => entry.live === "Sending…"), "the live region announced the send");
       assert.ok(!seen.some((entry) => entry.counts && entry.status !== "done"), "no record counts are shown before consolidation is done");
       for (const step of ["wm_manager", "search", "synthesize", "reason"]) {
@@ -311,6 +313,9 @@ function scenario(size: Size): void {
       await demo.shot("04-pipeline");
 
       await demo.openTab("wm");
+      const bar = page.locator(byTestId("wm-token-bar"));
+      await bar.waitFor();
+      assert.ok(Number(await bar.getAttribute("data-used")) > 0, "the token bar shows usage");
       const assistantTurn = page.locator(`${byTestId("wm-turn")}[data-turn-index="1"]`);
       await assistantTurn.waitFor();
       const stored = (await assistantTurn.textContent()) ?? "";
@@ -321,7 +326,7 @@ function scenario(size: Size): void {
       if (demo.size.name === "phone") await demo.openSessions();
       firstTitle = ((await page.locator(`${byTestId("session-item")}[data-session-id="${firstSessionId}"] .session-title`).textContent()) ?? "").trim();
       if (demo.size.name === "phone") await demo.closeSheet("sessions-sheet");
-      assert.match(firstTitle, /Postgres/);
+      assert.match(firstTitle, /window seats/);
     });
 
     test("the mode badge explains memory-only mode in a dialog; the notice is shown once", async () => {
@@ -341,7 +346,7 @@ function scenario(size: Size): void {
     test("a question in a new session is answered with readable citation chips; ids stay in the inspector", async () => {
       const { page } = demo;
       await demo.newSession();
-      await demo.send("How do I back up Postgres?");
+      await demo.send("Where do I like to sit on flights?");
       const answer = page.locator(byTestId("message-assistant")).last();
       const chip = answer.locator(`${byTestId("citation")}[data-index="1"]`);
       await chip.waitFor();
@@ -365,7 +370,7 @@ function scenario(size: Size): void {
       await chip.click();
       const inspector = page.locator(byTestId("inspector"));
       await inspector.locator(byTestId("inspector-id")).waitFor();
-      assert.match((await inspector.textContent()) ?? "", /pg_dump/);
+      assert.match((await inspector.textContent()) ?? "", /window seats/);
       await demo.assertInsideWindow(byTestId("inspector-id"));
       const idBox = await page.locator(byTestId("inspector-id")).boundingBox();
       const inspectorBox = await inspector.boundingBox();
@@ -376,6 +381,8 @@ function scenario(size: Size): void {
       }
       const source = inspector.locator(byTestId("inspector-source")).first();
       assert.equal(await source.getAttribute("data-session-id"), firstSessionId);
+      assert.equal(await source.getAttribute("data-turn-ids"), "0");
+      assert.ok(((await source.textContent()) ?? "").includes(firstSessionId), "the inspector shows the session id");
       assert.match((await source.textContent()) ?? "", new RegExp(firstTitle.slice(0, 15)));
       await demo.axe("inspector");
       await demo.shot("06-inspector");
@@ -397,7 +404,7 @@ function scenario(size: Size): void {
     test("history keeps citations, feedback and the last trace across reload and re-login", async () => {
       const { page } = demo;
       await demo.openSessions();
-      await page.locator(byTestId("session-item"), { hasText: "How do I back up" }).locator(".session-main").click();
+      await page.locator(byTestId("session-item"), { hasText: "Where do I like" }).locator(".session-main").click();
       const answer = page.locator(byTestId("message-assistant")).last();
       await answer.locator(byTestId("citation")).first().waitFor();
       await answer.locator(byTestId("feedback-up")).click();
@@ -575,7 +582,7 @@ function scenario(size: Size): void {
       assert.match(empty, /procedure/);
       await demo.axe("skills tab, empty");
       await demo.openTab("tree");
-      await page.locator(byTestId("tree-node")).first().waitFor();
+      await page.locator(`${byTestId("tree-node")}[data-type="preference"][data-kind="record"]`).first().waitFor();
       await demo.axe("memory tree tab");
       await demo.shot("13-memory-tree");
       await demo.closePanels();
