@@ -72,7 +72,7 @@ export function useConsolidation(sessionId: string, turn: LastTurn | null, onSet
 }
 
 const SKIP_REASONS: Record<string, string> = {
-  no_novelty: "memory already holds what it says",
+  no_novelty: "it adds nothing that memory does not already hold",
   no_new_turns: "no new turns since the last run",
   session_deleted: "the session was deleted",
 };
