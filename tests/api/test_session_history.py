@@ -11,9 +11,9 @@ import json
 
 from pipeline_support import sse_events
 
-from lycheemem.pipeline.nodes.finalize import answer_metadata, stored_answer
-from lycheemem.pipeline.reasoner import MEMORY_ONLY_HEADER
-from lycheemem.pipeline.service import MAX_METADATA_BYTES
+from lycheemem.chat.nodes.finalize import answer_metadata, stored_answer
+from lycheemem.domain.prompts import MEMORY_ONLY_HEADER
+from lycheemem.domain.turns import MAX_METADATA_BYTES
 
 
 def _chat(client, headers, session_id: str, message: str) -> dict:
