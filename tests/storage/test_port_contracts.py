@@ -108,6 +108,17 @@ async def test_users_unique_case_insensitively(stores: Stores) -> None:
     assert await stores.users.by_username("bob") is None
 
 
+async def test_token_version_bumps_and_delete_removes_the_account(stores: Stores) -> None:
+    await stores.users.create(User("u1", "Alice", "Alice A", T0, "hash"))
+    assert (await stores.users.by_id("u1")).token_version == 0
+    assert await stores.users.bump_token_version("u1") == 1
+    assert (await stores.users.by_id("u1")).token_version == 1
+    assert await stores.users.bump_token_version("nobody") is None
+    assert await stores.users.delete("u1") is True
+    assert await stores.users.by_id("u1") is None
+    assert await stores.users.delete("u1") is False
+
+
 # --- SessionStore --------------------------------------------------------------------------
 
 

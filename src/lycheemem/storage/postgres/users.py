@@ -22,6 +22,7 @@ def _user(row: dict[str, Any] | None) -> User | None:
         display_name=row["display_name"],
         created_at=row["created_at"],
         password_hash=row["password_hash"],
+        token_version=row["token_version"],
     )
 
 
@@ -63,3 +64,21 @@ class PgUserStore:
         async with self._db.tenant(user_id) as conn:
             cur = await conn.execute("SELECT * FROM users WHERE user_id = %s", (user_id,))
             return _user(await cur.fetchone())
+
+    async def bump_token_version(self, user_id: str) -> int | None:
+        """Increase the user's token version (revoking every token issued before); returns
+        the new version, or None when the user does not exist."""
+        async with self._db.tenant(user_id) as conn:
+            cur = await conn.execute(
+                "UPDATE users SET token_version = token_version + 1 WHERE user_id = %s"
+                " RETURNING token_version",
+                (user_id,),
+            )
+            row = await cur.fetchone()
+        return None if row is None else int(row["token_version"])
+
+    async def delete(self, user_id: str) -> bool:
+        """Delete the account row; False when it did not exist."""
+        async with self._db.tenant(user_id) as conn:
+            cur = await conn.execute("DELETE FROM users WHERE user_id = %s", (user_id,))
+            return cur.rowcount > 0
