@@ -109,8 +109,15 @@ class GateIndex:
         return self._idf(len(posting[0])) / self._unique_idf
 
     def discriminates(self, term: str) -> bool:
-        """True when ``term`` is in the document and rare enough to anchor the gate."""
-        return self.weight(term) >= ANCHOR_FLOOR
+        """True when ``term`` is in the document and rare enough to anchor the gate.
+
+        A term found in at most two chunks always is (in a three-chunk document IDF
+        alone would call a name that links two chunks common).
+        """
+        posting = self._postings.get(term)
+        if posting is None:
+            return False
+        return len(posting[0]) <= 2 or self.weight(term) >= ANCHOR_FLOOR
 
     def _plain_coverage(self, plain: frozenset[str]) -> np.ndarray:
         """Share of the plain terms' IDF mass each chunk matches (BM25, tf-saturated)."""
@@ -144,7 +151,7 @@ class GateIndex:
         for term in query.anchors:
             posting = self._postings.get(term)
             if posting is not None:
-                anchor[posting[0]] += self.weight(term)
+                anchor[posting[0]] += max(self.weight(term), ANCHOR_FLOOR)
         score = anchor + PLAIN_SHARE * self._plain_coverage(query.plain)
         if self._vectors.shape[0] == self.n_chunks and np.any(query_vector):
             keep = np.ones(self.n_chunks, dtype=bool)
@@ -153,7 +160,7 @@ class GateIndex:
             score += _COSINE_BONUS * np.clip(_robust_z(cosine, keep, _COSINE_FLOOR), 0.0, 4.0)
         for chunk_index, before in seen.items():
             score[chunk_index] = sum(
-                self.weight(term)
+                max(self.weight(term), ANCHOR_FLOOR)
                 for term in query.anchors - before
                 if chunk_index in self._posting_set(term)
             )
