@@ -70,6 +70,11 @@ def _parse() -> argparse.Namespace:
         help="skip memagent above this many tokens (0 = never skip)",
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seeds",
+        default="",
+        help="several seeds (comma-separated): one document per seed, questions pooled",
+    )
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
     return parser.parse_args()
 
@@ -149,21 +154,54 @@ async def _ask_all(
     }
 
 
+def _pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row per length from several seeds' documents: their questions pooled."""
+    if len(runs) == 1:
+        return runs[0]
+    out = dict(runs[0])
+    for key in ("n_tokens", "n_chunks", "build_s"):
+        out[key] = statistics.mean(r[key] for r in runs)
+    out["n_tokens"] = round(out["n_tokens"])
+    out["seeds"] = [r["seed"] for r in runs]
+    out["methods"] = {}
+    for method in runs[0]["methods"]:
+        rows = [q for r in runs for q in r["methods"][method]["questions"]]
+        peaks = [r["methods"][method]["peak_cuda_bytes"] or 0 for r in runs]
+        out["methods"][method] = {
+            "wall_s": statistics.mean(q["wall_s"] for q in rows),
+            "llm_calls": statistics.mean(q["llm_calls"] for q in rows),
+            "tokens": statistics.mean(q["tokens"] for q in rows),
+            "chunks_opened": statistics.mean(q["chunks_opened"] for q in rows),
+            "chunks_total": statistics.mean(q["chunks_total"] for q in rows),
+            "gate_recall": statistics.mean(q["recall"] for q in rows),
+            "answer_hits": sum(q["hit"] for q in rows) / len(rows),
+            "peak_cuda_bytes": max(peaks) or None,
+            "questions": rows,
+        }
+    return out
+
+
 async def _one_length(
-    args: argparse.Namespace, filler: str, paragraphs: list[str], target: int, workdir: Path
+    args: argparse.Namespace,
+    filler: str,
+    paragraphs: list[str],
+    target: int,
+    workdir: Path,
+    seed: int,
 ) -> dict[str, Any]:
     counter = build_token_counter()
-    stack = _calibrated_haystack(filler, paragraphs, target, args.seed, counter)
+    stack = _calibrated_haystack(filler, paragraphs, target, seed, counter)
     overrides: dict[str, Any] = {"backend": args.backend, "max_doc_bytes": 64 * 1024 * 1024}
     if args.backend == "transformers":
         overrides.update(model_path=args.model_path, device=args.device)
     if args.backend == "vllm":
         overrides.update(base_url=args.base_url, model=args.model)
     settings = load_longdoc_settings(env_file=None, **overrides)
-    db = Database(workdir / f"bench-{filler}-{target}.db", synchronous="NORMAL")
+    db = Database(workdir / f"bench-{filler}-{target}-{seed}.db", synchronous="NORMAL")
     await db.open()
     embedder = WordLlamaEmbedder()
-    service = LongDocService(settings, db, workdir / f"lance-{filler}-{target}", embedder, counter)
+    lance = workdir / f"lance-{filler}-{target}-{seed}"
+    service = LongDocService(settings, db, lance, embedder, counter)
     await service.start()
     try:
         started = time.perf_counter()
@@ -194,6 +232,7 @@ async def _one_length(
             )
         return {
             "filler": filler,
+            "seed": seed,
             "target_tokens": target,
             "n_tokens": doc.n_tokens,
             "n_chunks": doc.n_chunks,
@@ -207,14 +246,22 @@ async def _one_length(
         await db.close()
 
 
+def _seed_note(result: dict[str, Any]) -> str:
+    seeds = result.get("seeds")
+    if not seeds:
+        return f"; seed {result.get('seed', '-')}"
+    return f"; one document per seed {', '.join(str(s) for s in seeds)}, chunk counts averaged"
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.1f}x" if b > 0 else "-"
 
 
 def _table(results: list[dict[str, Any]], backend: str) -> str:
     lines = [
-        f"Filler: `{results[0]['filler']}`. Backend: `{backend}`. Mean over 3 questions per "
-        "length (chains of 2, 3 and 4 facts).",
+        f"Filler: `{results[0]['filler']}`. Backend: `{backend}`. Mean over "
+        f"{3 * len(results[0].get('seeds', [0]))} questions per length (chains of 2, 3 and 4 "
+        f"facts{_seed_note(results[0])}).",
         "",
         "| tokens | chunks | method | wall s | model calls | tokens processed | chunks opened "
         "| gate recall | answer hits | peak CUDA MB |",
@@ -224,7 +271,7 @@ def _table(results: list[dict[str, Any]], backend: str) -> str:
         for method, m in res["methods"].items():
             peak = f"{m['peak_cuda_bytes'] / 2**20:.0f}" if m["peak_cuda_bytes"] else "-"
             lines.append(
-                f"| {res['n_tokens']:,} | {res['n_chunks']} | {method} | {m['wall_s']:.3f} "
+                f"| {res['n_tokens']:,} | {res['n_chunks']:.0f} | {method} | {m['wall_s']:.3f} "
                 f"| {m['llm_calls']:.1f} | {m['tokens']:,.0f} | {m['chunks_opened']:.1f} "
                 f"| {m['gate_recall']:.2f} | {m['answer_hits']:.2f} | {peak} |"
             )
@@ -335,7 +382,8 @@ def _notes(args: argparse.Namespace, skipped: list[str]) -> str:
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
         f"{'CUDA' if cuda else 'no GPU'}; command: "
         f"`python bench/longdoc/run.py --lengths {args.lengths} --backend {args.backend} "
-        f"--fillers {args.fillers}`.",
+        f"--fillers {args.fillers} --methods {args.methods}"
+        f"{' --seeds ' + args.seeds if args.seeds else ''}`.",
         "- Fillers: `synthetic` = templated sentences (haystack.py); `docstrings` = prose "
         "paragraphs of the docstrings of the standard library and the installed packages "
         "(prose.py, read with `ast`, code dropped), shuffled; `locomo` = the LoCoMo "
@@ -368,6 +416,7 @@ async def _main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     lengths = [int(x) for x in args.lengths.split(",")]
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
     groups: dict[str, list[dict[str, Any]]] = {}
     skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="longdoc-bench-") as workdir:
@@ -378,7 +427,12 @@ async def _main() -> None:
                 print(f"  {filler}: no filler text found, skipped", flush=True)
                 continue
             groups[filler] = [
-                await _one_length(args, filler, paragraphs, target, Path(workdir))
+                _pooled(
+                    [
+                        await _one_length(args, filler, paragraphs, target, Path(workdir), seed)
+                        for seed in seeds
+                    ]
+                )
                 for target in lengths
             ]
     (out / "results.json").write_text(json.dumps(groups, indent=2))
