@@ -275,6 +275,8 @@ def _table(results: list[dict[str, Any]], backend: str) -> str:
                 f"| {m['llm_calls']:.1f} | {m['tokens']:,.0f} | {m['chunks_opened']:.1f} "
                 f"| {m['gate_recall']:.2f} | {m['answer_hits']:.2f} | {peak} |"
             )
+    if not any("lychee" in r["methods"] and "memagent" in r["methods"] for r in results):
+        return "\n".join(lines)
     lines += [
         "",
         "| tokens | bank build s | lychee opens | lychee vs memagent: time | tokens |",
