@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import statistics
 import struct
@@ -68,6 +69,9 @@ def _parse() -> argparse.Namespace:
         type=int,
         default=0,
         help="skip memagent above this many tokens (0 = never skip)",
+    )
+    parser.add_argument(
+        "--questions", type=int, default=0, help="ask only the first N chains (0 = all three)"
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -191,6 +195,8 @@ async def _one_length(
 ) -> dict[str, Any]:
     counter = build_token_counter()
     stack = _calibrated_haystack(filler, paragraphs, target, seed, counter)
+    if args.questions:
+        stack = dataclasses.replace(stack, chains=stack.chains[: args.questions])
     overrides: dict[str, Any] = {"backend": args.backend, "max_doc_bytes": 64 * 1024 * 1024}
     if args.backend == "transformers":
         overrides.update(model_path=args.model_path, device=args.device)

@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-from lycheemem.memory.protocols import TokenCounter
+from lycheemem.domain.ports import TokenCounter
 
 __all__ = [
     "STOPWORDS",

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.backends.base import Completion, Judgement
 from lycheemem.longdoc.text import (
     STOPWORDS,
@@ -20,7 +21,6 @@ from lycheemem.longdoc.text import (
     terms,
     truncate_to_tokens,
 )
-from lycheemem.memory.protocols import TokenCounter
 
 __all__ = ["HeuristicModel", "Resolution", "note_sentence_score", "resolve_chain"]
 
