@@ -234,10 +234,12 @@ async def in_process(data_dir: Path, meta: dict, args: argparse.Namespace) -> di
         "p50_ms": round(statistics.median(totals), 2),
         "p95_ms": round(_percentile(totals, 0.95), 2),
         "cpu_p50_ms": round(statistics.median(cpu), 2),
-        "recall_at_10": await vector_recall(ctx, user_id, queries),
-        "cache": await ctx.vectors.cache_info(),
     }
-    for entry in result["cache"]:
+    # Both need this branch's vector index; older code (a baseline run) lacks them.
+    if hasattr(ctx.vectors, "cache_info"):
+        result["recall_at_10"] = await vector_recall(ctx, user_id, queries)
+        result["cache"] = await ctx.vectors.cache_info()
+    for entry in result.get("cache", []):
         print(
             f"  cache: {entry['table']}.{entry['column']} {entry['kind']} "
             f"{entry['rows']} rows, {entry['bytes'] / 2**20:.1f} MiB in RAM"
@@ -375,6 +377,7 @@ async def _measure(data_dir: Path, args: argparse.Namespace) -> None:
     if args.http:
         result["http"] = await asyncio.to_thread(over_http, data_dir, args)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "a") as out:
             out.write(json.dumps(result) + "\n")
 

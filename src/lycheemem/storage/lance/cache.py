@@ -81,7 +81,8 @@ class TenantMatrix:
         self, ids: Sequence[str], matrix: np.ndarray, expired: np.ndarray | None = None
     ) -> None:
         count = len(ids)
-        self._matrix[:count] = matrix
+        if matrix is not self._matrix:
+            self._matrix[:count] = matrix
         self._live[:count] = True
         if expired is not None:
             self._expired[:count] = expired
@@ -312,8 +313,14 @@ class IvfMatrix(TenantMatrix):
         spill_dir: Path | None = None,
     ) -> IvfMatrix:
         """Index ``len(ids)`` rows of ``matrix`` (later duplicates of an id win)."""
-        built = cls(matrix.shape[1], len(ids) + len(ids) // 4, spill_dir=spill_dir)
-        built._fill(ids, matrix, expired)
+        built = cls(matrix.shape[1], spill_dir=spill_dir)
+        count = len(ids)
+        # Clustered from the given array, then written to the mapped file once, in order.
+        built._matrix = np.asarray(matrix, dtype=np.float32)
+        built._live = np.zeros(count, dtype=bool)
+        built._expired = np.zeros(count, dtype=bool)
+        built._assign = np.full(count, -1, dtype=np.int32)
+        built._fill(ids, built._matrix, expired)
         built._regroup()
         return built
 
@@ -414,10 +421,12 @@ class IvfMatrix(TenantMatrix):
         centroids = sample[rng.choice(size, clusters, replace=False)].copy()
         for _ in range(_IVF_TRAIN_ROUNDS):
             nearest = np.argmax(sample @ centroids.T, axis=1)
-            sums = np.zeros_like(centroids)
-            np.add.at(sums, nearest, sample)
-            empty = ~np.bincount(nearest, minlength=clusters).astype(bool)
-            sums[empty] = sample[rng.choice(size, int(empty.sum()))]
+            order = np.argsort(nearest, kind="stable")
+            members = np.bincount(nearest, minlength=clusters)
+            present = np.flatnonzero(members)
+            starts = np.concatenate([[0], np.cumsum(members[present])[:-1]])
+            sums = sample[rng.choice(size, clusters)]  # empty clusters restart from a row
+            sums[present] = np.add.reduceat(sample[order], starts, axis=0)
             centroids = unit_rows(sums)
         return centroids
 
