@@ -399,7 +399,9 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--top-k", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="BLAS threads (main.py defaults to 1 as well)"
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
