@@ -517,9 +517,16 @@ class LanceVectorIndex:
             table,
             "ivf" if indexed else "exact",
         )
-        if indexed:
-            return IvfMatrix.build(ids, matrix, expired, spill_dir=self.spill_dir)
-        return TenantMatrix.from_arrays(ids, matrix, expired)
+        built = (
+            IvfMatrix.build(ids, matrix, expired, spill_dir=self.spill_dir)
+            if indexed
+            else TenantMatrix.from_arrays(ids, matrix, expired)
+        )
+        del matrix
+        # Arrow's allocator keeps the scan's buffers for reuse; a big tenant's scan is
+        # hundreds of MB that would otherwise stay resident after the load.
+        pa.default_memory_pool().release_unused()
+        return built
 
     def _ann_search(
         self,
