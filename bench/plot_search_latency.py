@@ -24,7 +24,7 @@ def load(path: Path) -> list[dict]:
 
 
 def plot(rows: list[dict], out: Path) -> None:
-    """Draw p50/p95 (in-process and HTTP) against the record count."""
+    """Draw p50/p95 (in-process and HTTP) and CPU time per query against the record count."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -39,6 +39,9 @@ def plot(rows: list[dict], out: Path) -> None:
             values = [row[mode][stat] for row in rows]
             label = f"{stat[:3]} {'in-process' if mode == 'in_process' else 'HTTP'}"
             axis.plot(counts, values, style, marker=marker, label=label)
+    if all("cpu_p50_ms" in row["in_process"] for row in rows):
+        cpu = [row["in_process"]["cpu_p50_ms"] for row in rows]
+        axis.plot(counts, cpu, ":", marker="^", label="CPU per query, in-process (p50)")
     axis.set_xscale("log")
     axis.set_xlabel("records of the tenant")
     axis.set_ylabel("search latency (ms)")
