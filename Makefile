@@ -39,9 +39,10 @@ test: $(VENV)/.installed-dev ## set up .venv with dev extras and run the whole t
 	bash scripts/prepare-demo-tests.sh
 	$(PY) -m pytest
 
-lint: $(VENV)/.installed-dev ## ruff lint and format check
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+lint: $(VENV)/.installed-dev ## ruff lint and format check, import-layer contracts
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
+	$(VENV)/bin/lint-imports
 	@if [ -d web-demo/node_modules ]; then cd web-demo && npx --no-install tsc --noEmit; \
 	else echo "web-demo: node_modules missing, run make demo to type-check it"; fi
 	@bash scripts/prepare-plugin-tests.sh
@@ -49,8 +50,8 @@ lint: $(VENV)/.installed-dev ## ruff lint and format check
 	else echo "lint: skipping the OpenClaw plugin typecheck (no node/npm)"; fi
 
 format: $(VENV)/.installed-dev ## apply ruff formatting and safe fixes
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench examples
+	$(VENV)/bin/ruff format src tests bench examples
 
 bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test; the 1M search case alone takes ~10 min)
 	$(PIP) install -q -e ".[dev,longdoc,bench]"
@@ -59,7 +60,7 @@ bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test; the 
 	    --json bench/results/search_latency.jsonl || exit 1; \
 	done
 	$(PY) bench/plot_search_latency.py bench/results/search_latency.jsonl bench/results/search-latency.png
-	$(PY) bench/locomo.py --data ../shared/data/locomo-dev
+	$(PY) bench/locomo.py --if-present  # reads --data or LOCOMO_DIR; says where to get LoCoMo
 	$(PY) bench/llm_budget.py
 	$(PY) bench/longdoc/run.py --backend heuristic
 
