@@ -63,6 +63,7 @@ bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test; the 
 	$(PY) bench/locomo.py --if-present  # reads --data or LOCOMO_DIR; says where to get LoCoMo
 	$(PY) bench/llm_budget.py
 	$(PY) bench/longdoc/run.py --backend heuristic
+	$(PY) bench/load.py --clients 32 --duration 60 --phase-s 20 --plot bench/load.png
 
 clean: ## remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

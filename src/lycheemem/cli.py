@@ -81,12 +81,21 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     if args.reload:
-        uvicorn.run("lycheemem.app:create_app", factory=True, host=host, port=port, reload=True)
+        uvicorn.run(
+            "lycheemem.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            reload=True,
+            proxy_headers=False,
+        )
         return 0
     from lycheemem.app import create_app
 
     app = create_app(settings, longdoc_settings=longdoc_settings)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="info")
+    # The app reads X-Forwarded-For itself, from LYCHEEMEM_TRUSTED_PROXIES only; uvicorn's
+    # default would believe it from any loopback peer.
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", proxy_headers=False)
     return 0
 
 

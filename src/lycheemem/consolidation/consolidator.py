@@ -9,6 +9,7 @@ commit (records, expiries, composites, skills, watermark) → vectors.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,7 +41,7 @@ from lycheemem.domain.ports import LLM, Embedder, SemanticStore, SessionStore, V
 from lycheemem.domain.prompts import MEMORY_ONLY_HEADER
 from lycheemem.domain.text.redact import contains_secret
 from lycheemem.domain.text.terms import canon, composite_id_for, record_id_for
-from lycheemem.errors import SessionGone
+from lycheemem.errors import LLMError, SessionGone, StorageError
 
 __all__ = ["ConsolidationSettings", "Consolidator", "cut_batches"]
 
@@ -91,6 +92,7 @@ class JobReport:
     has_novelty: bool | None = None
     llm_calls: int = 0
     steps: list[dict[str, Any]] = field(default_factory=list)
+    skipped_turns: list[dict[str, Any]] = field(default_factory=list)
 
     def as_result(self, status: str, **extra: Any) -> dict[str, Any]:
         """The API shape of this report with ``status``."""
@@ -113,6 +115,7 @@ class JobReport:
             "skipped_reason": None,
             "steps": self.steps,
             "llm_calls": self.llm_calls,
+            "skipped_turns": self.skipped_turns,
             "error": None,
         }
         result.update(extra)
@@ -137,6 +140,15 @@ def cut_batches(turns: Sequence[Turn], *, max_turns: int, max_chars: int) -> lis
     if current:
         batches.append(current)
     return batches
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Failures that another attempt may not meet: provider, storage and I/O trouble.
+
+    Anything else (a date no calendar holds, a value the code cannot handle) fails the
+    same way every time, so on a job's last attempt the offending turn is skipped.
+    """
+    return isinstance(exc, LLMError | StorageError | sqlite3.Error | OSError | TimeoutError)
 
 
 def is_memory_echo(turn: Turn) -> bool:
@@ -234,15 +246,55 @@ class Consolidator:
                 job.retrieved_context,
                 self._clock.now_iso(),
             )
-            await self._run_batch(
-                batch, report, f"batch {number}/{len(batches)}", user_name, force=job.force
-            )
+            label = f"batch {number}/{len(batches)}"
+            try:
+                await self._run_batch(batch, report, label, user_name, force=job.force)
+            except SessionGone:
+                raise
+            except Exception as exc:
+                if job.attempts < job.max_attempts or is_transient(exc):
+                    raise
+                # Last attempt: one bad turn must not block every later turn of the session.
+                await self._isolate(job, batch, report, label, user_name)
             earlier = (earlier + batch_turns)[-self.settings.context_turns :]
             report.turns_consolidated += len(batch_turns)
             report.watermark = batch_turns[-1].turn_index + 1
         novel = report.has_novelty is not False
         status = "done" if novel or job.force else "skipped"
         return report.as_result(status, skipped_reason=None if novel else "no_novelty")
+
+    async def _isolate(
+        self, job: Job, batch: _Batch, report: JobReport, label: str, user_name: str | None
+    ) -> None:
+        """Consolidate ``batch`` one turn at a time, skipping the turns that fail for good."""
+        for turn in batch.turns:
+            single = _Batch(
+                batch.user_id,
+                batch.session_id,
+                [turn],
+                batch.context,
+                batch.known,
+                self._clock.now_iso(),
+            )
+            try:
+                await self._run_batch(single, report, label, user_name, force=job.force)
+            except SessionGone:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("skipping turn %d of a session: %s", turn.turn_index, error)
+                await self._store.skip_turn(
+                    user_id=job.user_id,
+                    session_id=job.session_id,
+                    turn_index=turn.turn_index,
+                    job_id=job.job_id,
+                    error=error,
+                    now=self._clock.now_iso(),
+                )
+                report.skipped_turns.append({"turn_index": turn.turn_index, "error": error})
+                self._step(report, "skip", f"{label}: turn {turn.turn_index}", time.perf_counter())
 
     async def _context_turns(self, job: Job, watermark: int) -> list[Turn]:
         count = self.settings.context_turns

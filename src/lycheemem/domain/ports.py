@@ -374,6 +374,12 @@ class SemanticStore(Protocol):
         """Flag rows whose vectors are now in the vector index."""
         ...
 
+    async def skip_turn(
+        self, *, user_id: str, session_id: str, turn_index: int, job_id: str, error: str, now: str
+    ) -> None:
+        """Record that consolidation gave up on one turn and move the watermark past it."""
+        ...
+
 
 class VectorIndex(Protocol):
     """Per-tenant vectors of records, composites and skills (cosine similarity)."""
@@ -533,6 +539,14 @@ class UserStore(Protocol):
 
     async def by_id(self, user_id: str) -> User | None:
         """The user with this id, or None."""
+        ...
+
+    async def bump_token_version(self, user_id: str) -> int | None:
+        """Increase the user's token version (revoking earlier tokens); None if no such user."""
+        ...
+
+    async def delete(self, user_id: str) -> bool:
+        """Delete the account row; False when it did not exist."""
         ...
 
 

@@ -135,7 +135,7 @@ export type ChatEvent =
   | { type: "error"; code: string; message: string; step?: string; retryable?: boolean; trace_id?: string };
 
 export interface ConsolidationStatus {
-  status: "pending" | "done" | "skipped" | "failed" | "none";
+  status: "pending" | "running" | "done" | "skipped" | "failed" | "none";
   job_id: string | null;
   records_added: number;
   records_merged: number;

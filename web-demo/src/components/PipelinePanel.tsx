@@ -23,7 +23,7 @@ function useConsolidation(sessionId: string, done: DoneEvent | null, onSettled: 
         const status = await lastConsolidation(sessionId);
         if (!live) return;
         setResult(status);
-        const waiting = status.status === "pending" || (status.status === "none" && done.consolidation_job_id);
+        const waiting = status.status === "pending" || status.status === "running" || (status.status === "none" && done.consolidation_job_id);
         if (!waiting) return onSettled();
       } catch (reason) {
         if (live) setError(errorText(reason));

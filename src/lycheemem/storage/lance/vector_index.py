@@ -412,6 +412,17 @@ class LanceVectorIndex:
         where = f"user_id = {sql_literal(user_id)}"
         return int(await self._run(lambda: self._handle(table).count_rows(where)))
 
+    async def all_ids(self, table: str) -> list[tuple[str, str]]:
+        """``(user_id, item_id)`` of every row of every tenant (storage reconciliation only)."""
+        id_column = TABLES[table][0]
+
+        def scan() -> list[tuple[str, str]]:
+            query = self._handle(table).search().select([id_column, "user_id"]).limit(None)
+            rows = query.to_arrow().to_pylist()
+            return [(row["user_id"], row[id_column]) for row in rows]
+
+        return await self._run(scan)
+
     async def search(
         self,
         table: str,
