@@ -157,7 +157,13 @@ def is_memory_echo(turn: Turn) -> bool:
     Consolidating it would turn recalled memories (and the question quoted in them) into
     fresh records and skills of their own.
     """
-    return turn.role == "assistant" and turn.content.lstrip().startswith(MEMORY_ONLY_HEADER)
+    if turn.role != "assistant":
+        return False
+    answer = (turn.metadata or {}).get("answer")
+    if isinstance(answer, dict) and answer.get("mode") == "memory_only":
+        return True
+    # Turns stored before the label moved into the metadata still carry it in the text.
+    return turn.content.lstrip().startswith(MEMORY_ONLY_HEADER)
 
 
 def _stated_at(turns: Sequence[Turn], now: str) -> str:

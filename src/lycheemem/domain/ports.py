@@ -525,6 +525,10 @@ class UsageStore(Protocol):
         """The caller's usage log, or None."""
         ...
 
+    async def session_feedback(self, user_id: str, session_id: str) -> dict[str, str]:
+        """``{log_id: feedback}`` for the labelled logs of the caller's session."""
+        ...
+
 
 class UserStore(Protocol):
     """Accounts (usernames are unique case-insensitively)."""

@@ -95,6 +95,7 @@ async def get_session(
         "wm_max_tokens": view.wm_max_tokens,
         "wm_current_tokens": view.wm_current_tokens,
         "consolidated_until": view.session.consolidated_until,
+        "feedback": view.feedback,
     }
 
 
