@@ -167,6 +167,8 @@ class AppContext:
             dim=self.embedder.dim,
             strategy=settings.vector_search,
             cache_mb=settings.vector_cache_mb,
+            ann_min_rows=settings.ann_min_rows,
+            spill_dir=settings.data_dir / "vector-spill",
         )
         await self.vectors.open()
         secret = load_or_create_secret(settings.jwt_secret, settings.data_dir)

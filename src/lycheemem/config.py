@@ -134,7 +134,10 @@ class Settings(BaseSettings):
     skill_top_k: int = Field(3, ge=1, le=20)
     skill_reuse_threshold: float = Field(0.85, ge=0, le=1)
     vector_search: Literal["auto", "exact", "ann"] = "auto"
+    # RAM budget of the vector cache, all tenants together (least recently used evicted).
     vector_cache_mb: int = Field(1024, ge=1)
+    # From this many rows a tenant's vectors are searched through an in-process IVF whose
+    # full rows are memory-mapped from disk, instead of an exact in-RAM matrix ("auto").
     ann_min_rows: int = Field(50_000, ge=1)
     extra_tool_names: str = ""
 

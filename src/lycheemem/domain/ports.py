@@ -397,8 +397,12 @@ class VectorIndex(Protocol):
         column: str = "vector",
         k: int,
         include_expired: bool = False,
+        exact: bool = False,
     ) -> list[list[tuple[str, float]]]:
-        """Per query row, the tenant's top ``k`` ``(id, cosine)``, best first."""
+        """Per query row, the tenant's top ``k`` ``(id, cosine)``, best first.
+
+        ``exact`` bypasses an approximate index (to measure its recall).
+        """
         ...
 
     async def get_vectors(

@@ -132,8 +132,12 @@ class PgVectorIndex:
         column: str = "vector",
         k: int,
         include_expired: bool = False,
+        exact: bool = False,
     ) -> list[list[tuple[str, float]]]:
-        """Per query row, the tenant's top ``k`` ``(id, cosine)``, best first."""
+        """Per query row, the tenant's top ``k`` ``(id, cosine)``, best first.
+
+        ``exact`` ranks every row of the tenant even where the HNSW index would serve.
+        """
         self._check_table(table, column)
         matrix = self._unit(queries, "queries")
         if k <= 0 or len(matrix) == 0:
@@ -151,7 +155,7 @@ class PgVectorIndex:
             "hnsw.iterative_scan": "relaxed_order",
             "hnsw.ef_search": str(min(max(self._ef_search, k), 1000)),
         }
-        if not await self._use_index(table, user_id):
+        if exact or not await self._use_index(table, user_id):
             # plain index scans off: the HNSW index is never used; the tenant's rows come
             # from the (user_id, kind) btree through a bitmap scan and are ranked exactly
             tuning = {"enable_indexscan": "off"}
