@@ -159,12 +159,39 @@ async function onMessageReceived(state: PluginState, event: MessageReceivedEvent
   };
   const sessionKey = event.sessionKey || ctx?.sessionKey || state.registry.sessionForConversation(ref);
   const memoryId = sessionKey ? state.registry.boundId(sessionKey) : undefined;
-  if (memoryId) {
+  if (sessionKey && memoryId) {
+    // the run's prompt build may have stored this very message already (see promptTurn)
+    if (state.promptTurns.get(sessionKey) === text) {
+      state.promptTurns.delete(sessionKey);
+      return;
+    }
+    state.userTurnSeen.add(sessionKey);
     await Promise.all(appendUserTurns(state, memoryId, [turn]));
     return;
   }
   state.registry.buffer(sessionKey ? `session:${sessionKey}` : conversationKey(ref), turn);
   scheduleExpiry(state);
+}
+
+/**
+ * The user turn of a run that no `message_received` announced: OpenClaw fires that hook only for
+ * channel messages, so runs started through the gateway (`openclaw agent`, the Control UI, the
+ * HTTP APIs) reach the plugin only here. Prompt rebuilds of one request are stored once.
+ */
+function promptTurn(state: PluginState, sessionKey: string, event: BeforePromptBuildEvent): PendingTurn | undefined {
+  const raw = typeof event?.currentUserMessage === "string" ? event.currentUserMessage : event?.prompt;
+  const text = typeof raw === "string" ? raw.trim() : "";
+  if (!text || isSlashCommand(text)) return undefined;
+  const identity = event.currentUserMessageId ? `id:${event.currentUserMessageId}` : `text:${text}`;
+  if (state.promptIdentities.get(sessionKey) === identity) return undefined;
+  state.promptIdentities.set(sessionKey, identity);
+  state.promptTurns.set(sessionKey, text);
+  return {
+    content: text,
+    turnId: turnId(event.currentUserMessageId),
+    receivedAt: state.registry.now(),
+    signal: hasLongTermSignal(text),
+  };
 }
 
 async function recall(state: PluginState, prompt: unknown, memoryId: string): Promise<string> {
@@ -207,6 +234,11 @@ async function onBeforePromptBuild(
     if (ref) state.registry.bindConversation(ref, sessionKey);
     if (mirroring(state)) {
       const turns = state.registry.takeBuffered(sessionKey, ctx.channel || ctx.messageProvider, ref);
+      const seen = state.userTurnSeen.delete(sessionKey);
+      if (turns.length === 0 && !seen) {
+        const turn = promptTurn(state, sessionKey, event);
+        if (turn) turns.push(turn);
+      }
       appendUserTurns(state, memoryId, turns);
     }
   }

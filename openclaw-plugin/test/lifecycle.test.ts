@@ -203,7 +203,28 @@ describe("hooks without a server", () => {
     await api.emit("before_prompt_build", { prompt: "hi" }, { sessionKey: "sk", sessionId: "sid", channel: "web", channelId: "c1", chatId: "c1" });
     await api.emit("message_received", { from: "x", content: "second message" }, { channelId: "web", conversationId: "c1" });
     await whenIdle(api);
-    assert.deepEqual(transport.named("lychee_memory_append_turn").map((call) => call.args.session_id), ["openclaw:sk:sid"]);
+    const appends = transport.named("lychee_memory_append_turn").map((call) => [call.args.session_id, call.args.content]);
+    // "hi" had no message_received, so the prompt build stored it
+    assert.deepEqual(appends, [
+      ["openclaw:sk:sid", "hi"],
+      ["openclaw:sk:sid", "second message"],
+    ]);
+  });
+
+  it("stores the prompt of a run no message_received announced, once per request", async () => {
+    const { api, transport } = plugin();
+    const ctx = { sessionKey: "agent:main:main", sessionId: "s1" };
+    const request = { prompt: "I deploy on Fridays", currentUserMessage: "I deploy on Fridays", currentUserMessageId: "u-1", messages: [] };
+    await api.emit("before_prompt_build", request, ctx);
+    await api.emit("before_prompt_build", request, ctx); // a rebuild of the same request
+    await api.emit("message_received", { from: "cli", content: "I deploy on Fridays", sessionKey: "agent:main:main" }, { channelId: "webchat" });
+    await api.emit("before_prompt_build", { prompt: "/status", messages: [] }, ctx);
+    api.emitRaw("before_message_write", { message: { role: "assistant", content: "Noted." }, sessionKey: "agent:main:main" }, {});
+    await whenIdle(api);
+    const appends = transport.named("lychee_memory_append_turn").map((call) => [call.args.role, call.args.content, call.args.turn_id]);
+    assert.equal(appends.length, 2, JSON.stringify(appends));
+    assert.deepEqual(appends[0], ["user", "I deploy on Fridays", "oc:u-1"]);
+    assert.deepEqual(appends[1]!.slice(0, 2), ["assistant", "Noted."]);
   });
 
   it("/reset through three hooks consolidates once and rotates the session", async () => {
