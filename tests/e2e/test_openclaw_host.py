@@ -108,6 +108,17 @@ class Host:
             check=False,
         )
 
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        """Start ``openclaw <args>`` in the background (collect it with ``communicate``)."""
+        return subprocess.Popen(
+            ["node", str(OPENCLAW_CLI), *args],
+            cwd=self.home,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
     def ok(self, *args: str, cwd: Path | None = None) -> str:
         """Run ``openclaw <args>``, assert exit 0, return stdout."""
         done = self.cli(*args, cwd=cwd)
@@ -216,6 +227,10 @@ def test_plugin_in_the_real_openclaw_host(tmp_path: Path) -> None:
     if reason:
         skip_unless_ci(reason)
     host = Host(tmp_path / "home")
+    started = time.monotonic()
+
+    def phase(name: str) -> None:  # shown with -s: where the minutes go
+        print(f"[openclaw e2e] {time.monotonic() - started:6.1f}s {name}", flush=True)
 
     # step 3 of the guide: build the package and install it
     packed = subprocess.run(
@@ -230,6 +245,7 @@ def test_plugin_in_the_real_openclaw_host(tmp_path: Path) -> None:
     assert packed.returncode == 0, packed.stdout + packed.stderr
     tarball = tmp_path / packed.stdout.strip().splitlines()[-1]
     assert tarball.is_file(), packed.stdout
+    phase("packed")
     installed = host.ok(
         "plugins", "install", f"npm-pack:{tarball}", "--force", "--accept-capabilities"
     )
@@ -237,6 +253,7 @@ def test_plugin_in_the_real_openclaw_host(tmp_path: Path) -> None:
     config = json.loads(host.config_path.read_text())
     assert config["plugins"]["entries"][PLUGIN_ID]["enabled"] is True
     assert config["plugins"]["slots"]["memory"] == PLUGIN_ID
+    phase("installed")
 
     with run_server(tmp_path / "server") as live, ScriptedChatModel(REPLY) as model:
         token = live.register("openclaw-e2e")
@@ -261,6 +278,7 @@ def test_plugin_in_the_real_openclaw_host(tmp_path: Path) -> None:
             }
         )
         with _gateway(host, port) as base:
+            phase("gateway ready")
             log = host.home / "gateway.log"
             assert "lycheemem: OpenClaw blocks the before_prompt_build hook" in log.read_text()
 
@@ -272,7 +290,9 @@ def test_plugin_in_the_real_openclaw_host(tmp_path: Path) -> None:
                 log,
             )
 
+            phase("reloaded")
             # step 5 of the guide: verify
+            doctor = host.start("plugins", "doctor")  # both only read: run them side by side
             report, _ = host.inspect()
             plugin = report["plugin"]
             assert plugin["status"] == "loaded", plugin
@@ -282,11 +302,14 @@ def test_plugin_in_the_real_openclaw_host(tmp_path: Path) -> None:
             assert sorted(hook["name"] for hook in report["typedHooks"]) == HOOKS
             assert [hook["name"] for hook in report["customHooks"]] == ["lycheemem-lifecycle"]
             assert report["diagnostics"] == [], report["diagnostics"]
-            doctor = host.cli("plugins", "doctor")
-            assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+            out, err = doctor.communicate(timeout=CLI_TIMEOUT)
+            assert doctor.returncode == 0, out + err
+            phase("inspect + doctor")
 
             _round_trip_tools(base, live, token)
+            phase("tools")
             _agent_turn(host, model, live, token)
+            phase("agent turns")
 
 
 REPLY = "Noted: you deploy on Fridays after 4 pm."
