@@ -5,6 +5,7 @@
 
 import { randomUUID } from "node:crypto";
 
+import { PLUGIN_ID } from "./config.ts";
 import type {
   AfterToolCallEvent,
   AgentContext,
@@ -29,7 +30,6 @@ import { BUFFER_MAX_AGE_MS, type ConversationRef, type PendingTurn, conversation
 import type { PluginState } from "./state.ts";
 import { escapeMarkup, extractText, hasLongTermSignal, isSlashCommand, truncate } from "./text.ts";
 import { SEARCH_TOOLS, rememberNovelty } from "./tools.ts";
-import { PLUGIN_ID } from "./config.ts";
 
 export const HOOK_NAMES: readonly HookName[] = [
   "session_start",
@@ -267,6 +267,7 @@ function onBeforeMessageWrite(state: PluginState, event: BeforeMessageWriteEvent
   if (!sessionKey) return;
   // this context carries no session id; `bind` falls back to the session key alone
   const memoryId = state.registry.boundId(sessionKey) ?? state.registry.bind(sessionKey, undefined);
+  state.promptTurns.delete(sessionKey); // a message_received after the reply is a new message
   appendUserTurns(state, memoryId, state.registry.takeSessionBuffer(sessionKey));
   void state.lifecycle.append(memoryId, {
     role: "assistant",
