@@ -65,7 +65,7 @@ HOOKS = [
     "session_start",
 ]
 GATEWAY_TOKEN = "e2e-gateway-secret"
-CLI_TIMEOUT = 180
+CLI_TIMEOUT = 360  # a CLI call took up to 175 s on the loaded 2-core dev machine
 
 
 def _missing_tooling() -> str | None:
