@@ -57,6 +57,7 @@ bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test)
 	$(PY) bench/search_latency.py --records 10000
 	$(PY) bench/search_latency.py --records 100000
 	$(PY) bench/locomo.py --data ../shared/data/locomo-dev
+	$(PY) bench/scenarios/run.py
 	$(PY) bench/llm_budget.py
 	$(PY) bench/longdoc/run.py --backend heuristic
 

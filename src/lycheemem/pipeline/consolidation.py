@@ -91,7 +91,7 @@ class ConsolidationSettings:
     batch_chars: int = 12_000
     context_turns: int = 4
     dedup_threshold: float = 0.92
-    fusion_similarity: float = 0.80
+    fusion_similarity: float = 0.75
     fusion_max_group: int = 8
     max_levels: int = 3
     timezone: str = "UTC"

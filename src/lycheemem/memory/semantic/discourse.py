@@ -94,6 +94,7 @@ _SUBORDINATE = re.compile(
     r"unless|even|so|but|and|or|then|last|next|this|every|in|on|at|during)\b",
     re.IGNORECASE,
 )
+_QUANTITY_HEAD = re.compile(r"^(?:at\s+(?:most|least)|about|around|in\s+total)\b", re.I)
 _SPLICE = re.compile(
     r",\s+(?=(?:i|i'm|i’m|i've|i’ve|i'd|i’d|i'll|i’ll|we|we're|we’re|we've)\b)", re.IGNORECASE
 )
@@ -113,7 +114,7 @@ def split_comma_splice(sentence: str, *, answering: bool) -> list[str]:
         return [sentence]
     head, tail = sentence[: m.start()].strip(), sentence[m.end() :].strip()
     words = len(head.split())
-    if words < 2 or _SUBORDINATE.match(head):
+    if words < 2 or (_SUBORDINATE.match(head) and not _QUANTITY_HEAD.match(head)):
         return [sentence]
     if not (_CLAUSE_START.match(head) or (answering and words <= 8)):
         return [sentence]

@@ -371,7 +371,7 @@ def _zh_sub(text: str, names: _Names) -> str:
 
 def _fix_case(text: str) -> str:
     """Lower-case generic subjects ("The user") when they land mid-sentence."""
-    out = re.sub(r"(?<=\w[ ,])The (user|assistant)\b", r"the \1", text)
+    out = re.sub(r"(?<=[\w,;:)\]] )The (user|assistant)\b", r"the \1", text)
     return out[:1].upper() + out[1:] if out else out
 
 
