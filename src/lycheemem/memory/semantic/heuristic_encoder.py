@@ -819,9 +819,6 @@ def _emit_statement(ctx: _TurnCtx, raw: str) -> None:
             f'{text.rstrip(" .")} (replying to {_ASSISTANT}: "{ctx.question[:_QUESTION_CHARS]}").'
         )
         ctx.folded.add(id(record))
-    else:
-        # The latest thing named is what a later "it" or "one" most likely refers to.
-        ctx.discourse.set_topic(discourse.topic_of_answer(cleaned), turn_index)
     record.semantic_text = text[:_MAX_TEXT]
     record.normalized_text = canon(record.semantic_text)
     ctx.records.append(record)
