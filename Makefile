@@ -40,8 +40,8 @@ test: $(VENV)/.installed-dev ## set up .venv with dev extras and run the whole t
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed-dev ## ruff lint and format check
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench examples
+	$(VENV)/bin/ruff format --check src tests bench examples
 	@if [ -d web-demo/node_modules ]; then cd web-demo && npx --no-install tsc --noEmit; \
 	else echo "web-demo: node_modules missing, run make demo to type-check it"; fi
 	@bash scripts/prepare-plugin-tests.sh
@@ -49,14 +49,14 @@ lint: $(VENV)/.installed-dev ## ruff lint and format check
 	else echo "lint: skipping the OpenClaw plugin typecheck (no node/npm)"; fi
 
 format: $(VENV)/.installed-dev ## apply ruff formatting and safe fixes
-	$(VENV)/bin/ruff check --fix src tests bench
-	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench examples
+	$(VENV)/bin/ruff format src tests bench examples
 
 bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test)
 	$(PIP) install -q -e ".[dev,longdoc,bench]"
 	$(PY) bench/search_latency.py --records 10000
 	$(PY) bench/search_latency.py --records 100000
-	$(PY) bench/locomo.py --data ../shared/data/locomo-dev
+	$(PY) bench/locomo.py --if-present  # reads --data or LOCOMO_DIR; says where to get LoCoMo
 	$(PY) bench/scenarios/run.py
 	$(PY) bench/llm_budget.py
 	$(PY) bench/longdoc/run.py --backend heuristic

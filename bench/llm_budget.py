@@ -8,8 +8,11 @@ encoder extracts from the batch, in the ``ExtractionResult`` shape) or ``echo`` 
 user turn as one record); fusion replies are minimal. The LoCoMo table always reports both
 stand-ins. Writes the figures to ``bench/LLM_BUDGET.md``.
 
-    python bench/llm_budget.py [--locomo ../shared/data/locomo-dev/26.json]
-                               [--stand-in heuristic|echo]
+    python bench/llm_budget.py [--locomo PATH] [--stand-in heuristic|echo]
+
+``--locomo`` (default: ``LOCOMO_DIR``) is a LoCoMo file or folder; its first conversation is
+measured. Without LoCoMo data the chat and consolidation sections are printed, the committed
+report is left as it is, and a note says where to get the dataset.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -29,7 +33,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from locomo import sessions_of, turn_content  # noqa: E402
+from locomo import (  # noqa: E402
+    MISSING_DATA,
+    data_path,
+    load_conversations,
+    sessions_of,
+    turn_content,
+)
 
 from lycheemem.bootstrap import AppContext, build_context  # noqa: E402
 from lycheemem.config import Settings  # noqa: E402
@@ -45,7 +55,6 @@ from lycheemem.testing import (  # noqa: E402
     purpose_script,
 )
 
-DEFAULT_LOCOMO = ROOT.parent / "shared" / "data" / "locomo-dev" / "26.json"
 OUTPUT = ROOT / "bench" / "LLM_BUDGET.md"
 DEFAULT_BATCH_TURNS = Settings.model_fields["consolidate_batch_turns"].default
 DEFAULT_BATCH_CHARS = Settings.model_fields["consolidate_batch_chars"].default
@@ -205,7 +214,7 @@ async def locomo_budget(
     tmp: Path, path: Path, batch_turns: int = DEFAULT_BATCH_TURNS, stand_in: str = "heuristic"
 ) -> dict[str, Any]:
     """Construction cost of one LoCoMo conversation: every turn appended and consolidated."""
-    conversation = json.loads(path.read_text())
+    conversation = load_conversations(path)[0][1]
     llm = make_llm(stand_in)
     ctx = await open_app(tmp, llm, auto_consolidate=False, consolidate_batch_turns=batch_turns)
     turn_count = 0
@@ -243,7 +252,7 @@ def _row(cells: Sequence[Any]) -> str:
 
 
 def render(
-    per_turn: dict, batched: dict, locomo: list[dict], locomo_path: Path, stand_in: str
+    per_turn: dict, batched: dict, locomo: list[dict], locomo_path: Path | None, stand_in: str
 ) -> str:
     """The Markdown report."""
     turns = per_turn["turns"]
@@ -307,10 +316,10 @@ def render(
         "only when a new record has a close existing neighbour.",
         "",
     ]
-    return "\n".join(lines + _render_locomo(locomo, locomo_path))
+    return "\n".join(lines + (_render_locomo(locomo, locomo_path) if locomo else []))
 
 
-def _render_locomo(locomo: list[dict], locomo_path: Path) -> list[str]:
+def _render_locomo(locomo: list[dict], locomo_path: Path | None) -> list[str]:
     """The LoCoMo construction section: one row per stand-in and batch size."""
     first = locomo[0]
     lines = [
@@ -378,14 +387,14 @@ def _render_locomo(locomo: list[dict], locomo_path: Path) -> list[str]:
     return lines
 
 
-async def main_async(locomo_path: Path, stand_in: str = "heuristic") -> str:
-    """Run the measurements and render the report."""
+async def main_async(locomo_path: Path | None, stand_in: str = "heuristic") -> str:
+    """Run the measurements and render the report (without LoCoMo when the path is None)."""
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         per_turn = await chat_budget(Path(a), consolidate_each_turn=True, stand_in=stand_in)
         batched = await chat_budget(Path(b), consolidate_each_turn=False, stand_in=stand_in)
-    locomo = []
+    locomo: list[dict[str, Any]] = []
     others = [s for s in STAND_INS if s != stand_in]
-    for reply in (stand_in, *others):
+    for reply in (stand_in, *others) if locomo_path else ():
         for batch_turns in (DEFAULT_BATCH_TURNS, 12):
             with tempfile.TemporaryDirectory() as c:
                 locomo.append(await locomo_budget(Path(c), locomo_path, batch_turns, reply))
@@ -395,13 +404,18 @@ async def main_async(locomo_path: Path, stand_in: str = "heuristic") -> str:
 def main() -> None:
     """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--locomo", type=Path, default=DEFAULT_LOCOMO)
+    parser.add_argument("--locomo", type=Path, default=None, help="LoCoMo data (or LOCOMO_DIR)")
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--stand-in", choices=sorted(STAND_INS), default="heuristic")
     args = parser.parse_args()
-    report = asyncio.run(main_async(args.locomo, args.stand_in))
-    args.output.write_text(report)
+    locomo_path = data_path(args.locomo, dict(os.environ))
+    report = asyncio.run(main_async(locomo_path, args.stand_in))
     print(report)
+    if locomo_path is None:
+        print(MISSING_DATA.format(where=""), file=sys.stderr)
+        print(f"{args.output} left unchanged (it needs the LoCoMo section)", file=sys.stderr)
+        return
+    args.output.write_text(report)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,12 @@ session, one fresh user per conversation, each turn with ``turn_id`` = dia_id an
 is asked with ``/memory/search``. A hit is an evidence dia_id among the source turn refs
 of the top-k results (see shared/data/locomo-dev/README.md).
 
-    python bench/locomo.py --data ../shared/data/locomo-dev            # in-process app
-    python bench/locomo.py --data DIR --base-url http://127.0.0.1:8000  # a running server
+    python bench/locomo.py --data DIR_OR_FILE                          # in-process app
+    LOCOMO_DIR=DIR python bench/locomo.py --base-url http://127.0.0.1:8000  # a running server
+
+The data is not shipped with LycheeMem (see MISSING_DATA for where to get it). ``--data`` (or
+``LOCOMO_DIR``) is a folder of one-conversation JSON files, one such file, or the public
+``locomo10.json`` (a list of conversations).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -30,6 +35,38 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
+MISSING_DATA = """\
+LoCoMo data not found{where}. It is not shipped with LycheeMem: the dataset is published by
+snap-research (the "locomo" repository on GitHub, file data/locomo10.json, CC BY-NC 4.0, for
+non-commercial evaluation). Download that file and run
+    python bench/locomo.py --data path/to/locomo10.json
+or set LOCOMO_DIR to it (or to a folder of one-conversation JSON files)."""
+
+
+def load_conversations(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(name, conversation) pairs from a folder, a one-conversation file or ``locomo10.json``.
+
+    A conversation is the flat shape the benchmark reads: ``speaker_a``, ``session_N``,
+    ``session_N_date_time`` and ``qa`` at the top level; the public file nests all but ``qa``
+    under ``conversation`` and is flattened here.
+    """
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    found: list[tuple[str, dict[str, Any]]] = []
+    for file in files:
+        data = json.loads(file.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            found.append((file.stem, data))
+            continue
+        for number, item in enumerate(data):
+            name = str(item.get("sample_id") or f"{file.stem}-{number}")
+            found.append((name, {**item.get("conversation", {}), "qa": item.get("qa", [])}))
+    return found
+
+
+def data_path(given: Path | None, environ: dict[str, str]) -> Path | None:
+    """``--data``, else ``LOCOMO_DIR``; None when neither names something that exists."""
+    chosen = given or (Path(environ["LOCOMO_DIR"]) if environ.get("LOCOMO_DIR") else None)
+    return chosen if chosen is not None and chosen.exists() else None
 
 
 def parse_session_time(text: str) -> str:
@@ -189,7 +226,12 @@ def markdown(table: dict[str, dict[str, float]], k: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="a LoCoMo json file or folder")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="LoCoMo json file or folder (or LOCOMO_DIR)"
+    )
+    parser.add_argument(
+        "--if-present", action="store_true", help="exit 0 with a note when the data is missing"
+    )
     parser.add_argument("--base-url", default=None, help="running server (default: in-process)")
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--conversations", type=int, default=0, help="limit (0 = all)")
@@ -197,14 +239,18 @@ def main() -> int:
     args = parser.parse_args()
     # One INFO line per request would bury the per-conversation results.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    files = sorted(args.data.glob("*.json")) if args.data.is_dir() else [args.data]
+    data = data_path(args.data, dict(os.environ))
+    if data is None:
+        given = args.data or os.environ.get("LOCOMO_DIR")
+        print(MISSING_DATA.format(where=f" at {given}" if given else ""), file=sys.stderr)
+        return 0 if args.if_present else 2
+    conversations = load_conversations(data)
     if args.conversations:
-        files = files[: args.conversations]
+        conversations = conversations[: args.conversations]
     all_rows: list[dict[str, Any]] = []
     with api_client(args.base_url) as client:
-        for path in files:
-            conversation = json.loads(path.read_text(encoding="utf-8"))
-            user = f"locomo_{path.stem}_{uuid.uuid4().hex[:6]}"
+        for name, conversation in conversations:
+            user = f"locomo_{name}_{uuid.uuid4().hex[:6]}"
             token = client.post(
                 "/auth/register", json={"username": user, "password": "locomo-bench-pw"}
             )
@@ -217,7 +263,7 @@ def main() -> int:
                 row["conversation"] = path.stem
             table = summarise(rows)
             print(
-                f"{path.name}: ingest {seconds:.1f}s, hit@{args.top_k}="
+                f"{name}: ingest {seconds:.1f}s, hit@{args.top_k}="
                 f"{table['all']['hit']:.3f} ({len(rows)} questions)",
                 flush=True,
             )

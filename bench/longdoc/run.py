@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import statistics
 import struct
@@ -54,6 +55,9 @@ def _parse() -> argparse.Namespace:
         type=int,
         default=0,
         help="skip memagent above this many tokens (0 = never skip)",
+    )
+    parser.add_argument(
+        "--questions", type=int, default=0, help="ask only the first N chains (0 = all three)"
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
@@ -122,6 +126,8 @@ async def _ask_all(
 async def _one_length(args: argparse.Namespace, target: int, workdir: Path) -> dict[str, Any]:
     counter = build_token_counter()
     stack = _calibrated_haystack(target, args.seed, counter)
+    if args.questions:
+        stack = dataclasses.replace(stack, chains=stack.chains[: args.questions])
     overrides: dict[str, Any] = {"backend": args.backend, "max_doc_bytes": 64 * 1024 * 1024}
     if args.backend == "transformers":
         overrides.update(model_path=args.model_path, device=args.device)

@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import Scope
 
 from lycheemem import __version__
+from lycheemem.api.docs import install_offline_docs
 from lycheemem.api.errors import install_error_handlers
 from lycheemem.api.middleware import BodyLimitMiddleware, TraceIdMiddleware
 from lycheemem.api.routes import (
@@ -92,7 +93,8 @@ def create_app(
         title="LycheeMem",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs" if settings.docs_enabled else None,
+        # /docs and /redoc come from install_offline_docs (no CDN), not FastAPI's defaults.
+        docs_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
         redoc_url=None,
     )
@@ -103,6 +105,8 @@ def create_app(
     for module in routers:
         app.include_router(module.router)
     app.include_router(longdoc_router)
+    if settings.docs_enabled:
+        install_offline_docs(app)
     # Must stay last: the MCP app is mounted at "/" so the endpoint is exactly /mcp.
     mcp = mount_mcp(app, ctx, settings)
 

@@ -1,4 +1,8 @@
-"""Command line: ``lycheemem [serve|reindex|version]`` (also ``python main.py``)."""
+"""Command line: ``lycheemem [serve|reindex|vllm-serve|version]`` (also ``python main.py``).
+
+Configuration mistakes end the process with one line on stderr and exit code 2, never a
+traceback: invalid settings, an unusable data directory, a port already in use.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,11 @@ import sys
 from collections.abc import Sequence
 
 from lycheemem import __version__
+from lycheemem.errors import ConfigError
 
 __all__ = ["main"]
+
+EXIT_CONFIG = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,7 +28,28 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--reload", action="store_true", help="reload on code changes (dev)")
     commands.add_parser("reindex", help="rebuild LanceDB vectors from SQLite")
     commands.add_parser("version", help="print the version")
+    _add_vllm_parser(commands)
     return parser
+
+
+def _add_vllm_parser(commands: argparse._SubParsersAction) -> None:
+    vllm = commands.add_parser(
+        "vllm-serve",
+        help="start a vLLM server for long-document QA (needs lycheemem[vllm] and a GPU)",
+        description="Start vLLM's OpenAI-compatible server with the flags the long-document "
+        "reasoner needs, wait for /health and print the LYCHEEMEM_LONGDOC_* settings. "
+        "Unknown flags are passed to vLLM.",
+    )
+    vllm.add_argument("--model", required=True, help="model directory or Hugging Face id")
+    vllm.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    vllm.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    vllm.add_argument("--served-model-name", default="lychee-longdoc", help="name clients use")
+    vllm.add_argument("--max-model-len", type=int, default=32_768, help="context length")
+    vllm.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    vllm.add_argument("--timeout", type=float, default=900, help="seconds to wait for /health")
+    vllm.add_argument(
+        "--dry-run", action="store_true", help="print the command and settings, start nothing"
+    )
 
 
 def _configure_logging(level: str) -> None:
@@ -31,26 +59,33 @@ def _configure_logging(level: str) -> None:
     )
 
 
+def _fail(exc: ConfigError) -> int:
+    print(f"error: {exc.message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from lycheemem.config import load_settings
-    from lycheemem.errors import ConfigError
+    from lycheemem.longdoc.config import load_longdoc_settings
+    from lycheemem.preflight import check_data_dir, check_port_free
 
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-    _configure_logging(settings.log_level)
+    settings = load_settings()
+    longdoc_settings = load_longdoc_settings()
     host = args.host or settings.host
     port = args.port or settings.port
+    check_data_dir(settings.data_dir)
+    check_port_free(host, port)
+    _configure_logging(settings.log_level)
+
+    import uvicorn
+
     if args.reload:
         uvicorn.run("lycheemem.app:create_app", factory=True, host=host, port=port, reload=True)
         return 0
     from lycheemem.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, workers=1, log_level="info")
+    app = create_app(settings, longdoc_settings=longdoc_settings)
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="info")
     return 0
 
 
@@ -58,13 +93,40 @@ def _reindex() -> int:
     import asyncio
 
     from lycheemem.config import load_settings
+    from lycheemem.preflight import check_data_dir
     from lycheemem.reindex import reindex
 
     settings = load_settings()
+    check_data_dir(settings.data_dir)
     _configure_logging(settings.log_level)
     counts = asyncio.run(reindex(settings))
     print(f"reindexed: {counts}")
     return 0
+
+
+def _vllm_serve(args: argparse.Namespace, extra: list[str]) -> int:
+    from lycheemem.vllm_serve import VllmServeOptions, run_vllm_server
+
+    options = VllmServeOptions(
+        model=args.model,
+        host=args.host,
+        port=args.port,
+        served_model_name=args.served_model_name,
+        max_model_len=args.max_model_len,
+        gpu_memory_utilization=args.gpu_memory_utilization,
+    )
+    return run_vllm_server(options, extra, timeout_s=args.timeout, dry_run=args.dry_run)
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    if args.command == "version":
+        print(__version__)
+        return 0
+    if args.command == "reindex":
+        return _reindex()
+    if args.command == "vllm-serve":
+        return _vllm_serve(args, extra)
+    return _serve(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,10 +134,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]
-    args = _parser().parse_args(argv)
-    if args.command == "version":
-        print(__version__)
-        return 0
-    if args.command == "reindex":
-        return _reindex()
-    return _serve(args)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "vllm-serve":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return _run(args, extra)
+    except ConfigError as exc:
+        return _fail(exc)

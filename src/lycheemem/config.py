@@ -208,6 +208,14 @@ def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
+def _problem(err: Any) -> str:
+    """One validation error as text; a whole-model check already names its variables."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:
+        return message
+    return f"LYCHEEMEM_{'_'.join(str(p) for p in err['loc']).upper()}: {message}"
+
+
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
     """Build ``Settings`` from the environment, ``env_file`` and ``overrides``.
 
@@ -216,8 +224,5 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     try:
         return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"LYCHEEMEM_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from exc

@@ -405,3 +405,13 @@ def test_small_pages_and_batches_give_the_same_result(client: TestClient, make_u
     assert report.errors == [] and report.imported["records"] == 10
     assert client.portal.call(ctx.vectors.count, "memory_records", bob_id) == 10  # type: ignore[union-attr]
     assert client.portal.call(ctx.vectors.count, "composite_records", bob_id) == 3  # type: ignore[union-attr]
+
+
+def test_import_body_is_documented_in_openapi(client: TestClient) -> None:
+    operation = client.get("/openapi.json").json()["paths"]["/memory/import"]["post"]
+    body = operation["requestBody"]
+    assert body["required"] is True
+    assert "application/x-ndjson" in body["content"]
+    assert '"format":"lycheemem.export"' in body["content"]["application/x-ndjson"]["example"]
+    assert '"type": "header"' in body["description"] and "GET /memory/export" in body["description"]
+    assert {p["name"] for p in operation["parameters"]} == {"mode"}

@@ -1,4 +1,4 @@
-"""Long-document QA over a compressed memory bank (LONGDOC.md).
+"""Long-document QA over a compressed memory bank (docs/LONGDOC.md).
 
 The public surface for bootstrap, REST, MCP and tests; importing it loads no model,
 reads no settings and touches no file.

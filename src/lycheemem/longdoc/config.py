@@ -59,11 +59,28 @@ class LongDocSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _backend_configured(self) -> LongDocSettings:
-        if self.backend == "vllm" and not (self.base_url.strip() and self.model.strip()):
-            raise ValueError("backend 'vllm' needs LYCHEEMEM_LONGDOC_BASE_URL and _MODEL")
-        if self.backend == "transformers" and not self.model_path.strip():
-            raise ValueError("backend 'transformers' needs LYCHEEMEM_LONGDOC_MODEL_PATH")
+        required = {
+            "vllm": {
+                "LYCHEEMEM_LONGDOC_BASE_URL": self.base_url,
+                "LYCHEEMEM_LONGDOC_MODEL": self.model,
+            },
+            "transformers": {"LYCHEEMEM_LONGDOC_MODEL_PATH": self.model_path},
+        }.get(self.backend, {})
+        missing = [name for name, value in required.items() if not value.strip()]
+        if missing:
+            raise ValueError(
+                f"LYCHEEMEM_LONGDOC_BACKEND={self.backend} needs {' and '.join(missing)} "
+                "(see .env.example)"
+            )
         return self
+
+
+def _problem(err: Any) -> str:
+    """One validation error as text; a whole-model check already names its variables."""
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if not err["loc"]:
+        return message
+    return f"LYCHEEMEM_LONGDOC_{'_'.join(str(p) for p in err['loc']).upper()}: {message}"
 
 
 def load_longdoc_settings(
@@ -76,9 +93,5 @@ def load_longdoc_settings(
     try:
         return LongDocSettings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"LYCHEEMEM_LONGDOC_{'_'.join(str(p) for p in err['loc']).upper() or 'SETTINGS'}: "
-            f"{err['msg']}"
-            for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"invalid long-document settings: {problems}") from exc

@@ -35,14 +35,50 @@ async def export_memory(
     )
 
 
-@router.post("/import")
+_EXPORT_EXAMPLE = "\n".join(
+    [
+        '{"type":"header","format":"lycheemem.export","version":1,'
+        '"exported_at":"2026-01-05T10:00:00.000Z","embedding_model":"wordllama",'
+        '"counts":{"records":1,"composites":0,"skills":0}}',
+        '{"type":"record","record_id":"...","memory_type":"fact",'
+        '"semantic_text":"The user backs up Postgres nightly with pg_dump.", ...}',
+    ]
+)
+_IMPORT_BODY_DESCRIPTION = (
+    "The JSON Lines file written by `GET /memory/export`, one JSON object per line. The first "
+    'line must be the header (`"type": "header"`, `"format": "lycheemem.export"`, '
+    '`"version": 1`); every later line has a `type` of `record`, `composite`, `skill`, '
+    "`session`, `turn`, `summary` or `usage_log` and the fields the export wrote. Send it as "
+    "`application/x-ndjson` (any content type is accepted; the body is read as UTF-8 lines). "
+    "Ids are recomputed for the caller, so an export of one user imports into another. "
+    "Lines that fail are reported in `errors` with their line number; the rest are imported."
+)
+_IMPORT_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "description": _IMPORT_BODY_DESCRIPTION,
+        "content": {
+            "application/x-ndjson": {
+                "schema": {"type": "string", "format": "binary"},
+                "example": _EXPORT_EXAMPLE,
+            }
+        },
+    }
+}
+
+
+@router.post("/import", openapi_extra=_IMPORT_OPENAPI)
 async def import_memory(
     request: Request,
     caller: CallerDep,
     ctx: ContextDep,
     mode: Literal["merge", "replace"] = "merge",
 ) -> dict[str, Any]:
-    """Import a JSONL export into the caller's namespace (ids recomputed for the caller)."""
+    """Import a JSONL export into the caller's namespace (ids recomputed for the caller).
+
+    ``mode=merge`` (default) keeps what is there; ``replace`` deletes the namespace first.
+    Answers ``{"imported": {type: count}, "skipped": n, "errors": [{"line", "error"}]}``.
+    """
     body = await request.body()
     report = await ctx.manage.import_jsonl(user_id=caller.user_id, body=body, mode=mode)
     return report.as_dict()
