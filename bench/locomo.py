@@ -260,7 +260,7 @@ def main() -> int:
             last_time = list(sessions_of(conversation))[-1][1]
             rows = evaluate(client, conversation["qa"], headers, args.top_k, last_time)
             for row in rows:
-                row["conversation"] = path.stem
+                row["conversation"] = name
             table = summarise(rows)
             print(
                 f"{name}: ingest {seconds:.1f}s, hit@{args.top_k}="
