@@ -11,6 +11,7 @@ def test_person_names_are_cased_and_ids_are_not_names() -> None:
     assert discourse.person_name("mary-ann lee") == "Mary-Ann Lee"
     assert discourse.person_name("Alice Example") == "Alice Example"
     assert discourse.person_name("McKenzie") == "McKenzie"
+    assert discourse.person_name("J. R. Smith") == "J. R. Smith"
     for generated in ("user_3f9a2c", "mrossi_82", "priya.k", "a1b2c3d4e5f6", "bob@example.com"):
         assert discourse.person_name(generated) is None
     assert discourse.person_name("  ") is None and discourse.person_name(None) is None

@@ -28,7 +28,9 @@ def _words(text: str) -> list[str]:
     return text.split()
 
 
-_ID_LIKE = re.compile(r"\d|_|@|\.|^[0-9a-f-]{8,}$", re.IGNORECASE)
+# Digits, "_" or "@" anywhere, or a dot inside one unspaced token ("priya.k"), mark a handle;
+# "J. R. Smith" is still a name.
+_ID_LIKE = re.compile(r"\d|_|@|^[^\s.]+\.[^\s]+$|^[0-9a-f-]{8,}$", re.IGNORECASE)
 
 
 def person_name(raw: str | None) -> str | None:
