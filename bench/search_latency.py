@@ -77,8 +77,8 @@ def _fill(template: str, rng: random.Random, n: int) -> str:
 
 async def populate(ctx, count: int, user_id: str, rng: random.Random) -> float:
     """Insert ``count`` records with vectors; returns seconds spent."""
-    from lycheemem.memory.models import MemoryRecord, SourceRef, VectorRow
-    from lycheemem.memory.text import canon, record_id_for
+    from lycheemem.domain.models import MemoryRecord, SourceRef, VectorRow
+    from lycheemem.domain.text.terms import canon, record_id_for
     from lycheemem.storage.sqlite.records import save_record
 
     started = time.perf_counter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from lycheemem.app import create_app
+from lycheemem.bootstrap import AppContext, build_context
 from lycheemem.config import Settings
-from lycheemem.testing import make_test_settings
+from lycheemem.domain.ports import LLM
+from lycheemem.testing import HashingEmbedder, make_test_settings
 
 _real_connect = socket.socket.connect
 
@@ -92,3 +94,20 @@ def make_user(client: TestClient) -> Any:
         return {"Authorization": f"Bearer {response.json()['token']}"}
 
     return register
+
+
+@pytest.fixture
+async def open_context(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+    """Open app contexts (closed at the end); ``open_context(llm=..., **settings)``."""
+    opened: list[AppContext] = []
+
+    async def factory(llm: LLM | None = None, **overrides: Any) -> AppContext:
+        settings = make_test_settings(tmp_path, **overrides)
+        ctx = build_context(settings, llm=llm, embedder=HashingEmbedder(64))
+        await ctx.open()
+        opened.append(ctx)
+        return ctx
+
+    yield factory
+    for ctx in opened:
+        await ctx.close()

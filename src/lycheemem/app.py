@@ -31,8 +31,8 @@ from lycheemem.api.routes import (
 )
 from lycheemem.bootstrap import AppContext, build_context
 from lycheemem.config import Settings, load_settings
+from lycheemem.domain.ports import LLM, Embedder
 from lycheemem.mcp.server import MCP_MAX_BODY_BYTES, MCP_PATH, mount_mcp
-from lycheemem.memory.protocols import LLM, Embedder
 
 __all__ = ["create_app"]
 

@@ -14,29 +14,35 @@ from typing import Any
 
 from lycheemem.auth.tokens import TokenService, load_or_create_secret
 from lycheemem.auth.users import AuthService
+from lycheemem.chat.graph import build_pipeline
+from lycheemem.chat.state import ChatMemory
+from lycheemem.clock import Clock
 from lycheemem.config import Settings
+from lycheemem.consolidation.consolidator import ConsolidationSettings, Consolidator
+from lycheemem.consolidation.worker import JobWorker
+from lycheemem.domain.locks import SessionLocks
+from lycheemem.domain.ports import LLM, Embedder, TokenCounter
+from lycheemem.domain.turns import TurnFactory
+from lycheemem.domain.working_memory.manager import WMConfig, WorkingMemoryManager
 from lycheemem.errors import ConfigError, EmbeddingMismatch
-from lycheemem.memory.clock import Clock
-from lycheemem.memory.protocols import LLM, Embedder, TokenCounter
-from lycheemem.memory.semantic.scoring import ScoreWeights
-from lycheemem.memory.working.manager import WMConfig, WorkingMemoryManager
 from lycheemem.metrics import Metrics
-from lycheemem.pipeline.consolidate_service import ConsolidationService
-from lycheemem.pipeline.consolidation import ConsolidationSettings, Consolidator
-from lycheemem.pipeline.locks import SessionLocks
-from lycheemem.pipeline.manage import ManagementService
-from lycheemem.pipeline.search import SearchConfig, SemanticSearch
-from lycheemem.pipeline.service import MemoryService
-from lycheemem.pipeline.transfer import MemoryTransfer
-from lycheemem.pipeline.worker import JobWorker
 from lycheemem.providers.embedding.base import CachedEmbedder
 from lycheemem.providers.tokens import build_token_counter
+from lycheemem.retrieval.feedback import FeedbackService
+from lycheemem.retrieval.scoring import ScoreWeights
+from lycheemem.retrieval.search import SearchConfig, SemanticSearch
+from lycheemem.services.consolidation import ConsolidationService
+from lycheemem.services.management import ManagementService
+from lycheemem.services.operations import PipelineOperations
+from lycheemem.services.sessions import MemoryService
+from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
+from lycheemem.storage.sqlite.usage import SqliteUsageStore
 from lycheemem.storage.sqlite.users import SqliteUserStore
 
 __all__ = ["AppContext", "build_context", "build_embedder", "build_llm"]
@@ -211,18 +217,38 @@ class AppContext:
             config=_search_config(settings),
             clock=self.clock,
         )
+        locks = SessionLocks()
+        memory = ChatMemory(
+            sessions=sessions,
+            working_memory=working_memory,
+            turns=TurnFactory(
+                tokens=self.tokens, clock=self.clock, redact_secrets=settings.redact_secrets
+            ),
+            searcher=search,
+            consolidation=consolidation,
+            locks=locks,
+            clock=self.clock,
+        )
+        self.chat = build_pipeline(
+            settings=settings,
+            llm=self.llm,
+            memory=memory,
+            feedback=FeedbackService(usage=SqliteUsageStore(self.db), clock=self.clock),
+            embedder=self.embedder,
+        )
         self.service = MemoryService(
             sessions=sessions,
             tenancy=SqliteTenancyStore(self.db),
-            working_memory=working_memory,
-            tokens=self.tokens,
-            locks=SessionLocks(),
-            clock=self.clock,
-            redact_secrets=settings.redact_secrets,
             semantic=semantic,
+            vectors=self.vectors,
+            working_memory=working_memory,
+            turns=memory.turns,
+            locks=locks,
+            clock=self.clock,
             search=search,
             consolidation=consolidation,
-            vectors=self.vectors,
+            operations=PipelineOperations(runner=self.chat),
+            chat_runner=self.chat,
         )
         self.manage = ManagementService(
             db=self.db,
@@ -238,15 +264,6 @@ class AppContext:
                 clock=self.clock,
                 embed_batch=settings.embedding_batch_size,
             ),
-        )
-        from lycheemem.pipeline.graph import build_pipeline
-
-        self.chat = build_pipeline(
-            settings=settings,
-            llm=self.llm,
-            service=self.service,
-            db=self.db,
-            embedder=self.embedder,
         )
         await self.worker.start()
         await self._open_longdoc()

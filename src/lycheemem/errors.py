@@ -52,6 +52,7 @@ __all__ = [
     "RateLimited",
     "RecordNotFound",
     "RegistrationDisabled",
+    "SessionGone",
     "SessionNotFound",
     "SkillNotFound",
     "StorageError",
@@ -143,6 +144,12 @@ class SessionNotFound(NotFound):
     def __init__(self, session_id: str) -> None:
         super().__init__(f"Session {session_id!r} not found")
         self.session_id = session_id
+
+
+class SessionGone(SessionNotFound):
+    """The session was deleted while a background job on it ran (the job is skipped)."""
+
+    code = "session_gone"
 
 
 class RecordNotFound(NotFound):

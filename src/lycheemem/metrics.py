@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from lycheemem.memory.protocols import LLMUsage
+from lycheemem.domain.ports import LLMUsage
 
 __all__ = ["Metrics"]
 

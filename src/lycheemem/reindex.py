@@ -14,11 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from lycheemem.clock import Clock
 from lycheemem.config import Settings
-from lycheemem.memory.clock import Clock
-from lycheemem.memory.protocols import Embedder
+from lycheemem.domain.ports import Embedder
 from lycheemem.storage.lance.vector_index import TABLES, LanceVectorIndex, VectorRow
-from lycheemem.storage.sqlite import manage as sql
+from lycheemem.storage.sqlite import admin as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 

@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 
 from lycheemem.config import Settings, load_settings
+from lycheemem.domain.models import ExtractedRecord, MemoryRecord, SourceRef, Turn
+from lycheemem.domain.ports import ChatMessage, EmbedKind, LLMResponse, LLMUsage
+from lycheemem.domain.text.terms import canon, record_id_for
 from lycheemem.errors import LLMError
-from lycheemem.memory.models import ExtractedRecord, MemoryRecord, SourceRef, Turn
-from lycheemem.memory.protocols import ChatMessage, EmbedKind, LLMResponse, LLMUsage
-from lycheemem.memory.text import canon, record_id_for
 from lycheemem.providers.embedding.base import l2_normalise
 from lycheemem.providers.llm.base import BaseLLM
 
@@ -286,7 +286,7 @@ def heuristic_extraction(messages: Sequence[ChatMessage]) -> dict[str, Any]:
     ``ExtractionResult`` shape, so the reply's size is that of a plausible extractor: it
     keeps information-bearing sentences and drops chit-chat and questions.
     """
-    from lycheemem.memory.semantic.heuristic_encoder import encode_turns
+    from lycheemem.consolidation.encode.heuristic import encode_turns
 
     prompt = messages[-1]["content"]
     zone = _TIMEZONE.search(prompt)

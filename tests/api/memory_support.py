@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from lycheemem.memory.models import CompositeRecord, MemoryRecord, SourceRef
-from lycheemem.memory.text import canon, composite_id_for
+from lycheemem.domain.models import CompositeRecord, MemoryRecord, SourceRef
+from lycheemem.domain.text.terms import canon, composite_id_for
 from lycheemem.storage.lance.vector_index import VectorRow
 from lycheemem.storage.sqlite.records import insert_composite, save_record
 from lycheemem.testing import make_record

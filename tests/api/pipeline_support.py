@@ -11,7 +11,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from lycheemem.app import create_app
-from lycheemem.memory.protocols import LLM
+from lycheemem.domain.ports import LLM
 from lycheemem.testing import HashingEmbedder, make_test_settings
 
 

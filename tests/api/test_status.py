@@ -17,7 +17,7 @@ from memory_support import (
 )
 
 from lycheemem import __version__
-from lycheemem.memory.models import SourceRef
+from lycheemem.domain.models import SourceRef
 
 ZERO_COUNTS = {
     "session_count": 0,

@@ -16,8 +16,8 @@ from memory_support import (
     user_id_of,
 )
 
-from lycheemem.memory.text import composite_id_for, record_id_for
-from lycheemem.pipeline.transfer import MemoryTransfer
+from lycheemem.domain.text.terms import composite_id_for, record_id_for
+from lycheemem.services.transfer import MemoryTransfer
 
 HEADER = {"type": "header", "format": "lycheemem.export", "version": 1}
 

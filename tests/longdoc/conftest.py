@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from longdoc_support import make_settings
 
+from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.backends.base import LongDocModel
 from lycheemem.longdoc.service import LongDocService
-from lycheemem.memory.protocols import TokenCounter
 from lycheemem.providers.tokens import build_token_counter
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.testing import HashingEmbedder

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.backends.base import Completion
 from lycheemem.longdoc.backends.heuristic import HeuristicModel
 from lycheemem.longdoc.config import LongDocSettings, load_longdoc_settings
-from lycheemem.memory.protocols import TokenCounter
 
 
 class BlockedCompressionModel(HeuristicModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from longdoc_support import filler_paragraph
 
+from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.chunker import chunk_text
 from lycheemem.longdoc.text import truncate_to_tokens
-from lycheemem.memory.protocols import TokenCounter
 
 
 def _assert_covers(text: str, chunks: list, budget: int) -> None:

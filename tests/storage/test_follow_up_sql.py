@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lycheemem.memory.models import SourceRef
+from lycheemem.domain.models import SourceRef
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.testing import make_record

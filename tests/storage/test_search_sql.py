@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from lycheemem.memory.models import MemoryRecord
-from lycheemem.memory.text import build_fts_query, fts_owner, record_id_for
+from lycheemem.domain.models import MemoryRecord
+from lycheemem.domain.text.terms import build_fts_query, fts_owner, record_id_for
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore

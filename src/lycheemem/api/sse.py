@@ -12,8 +12,8 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
+from lycheemem.chat.runner import KEEPALIVE
 from lycheemem.metrics import Metrics
-from lycheemem.pipeline.runner import KEEPALIVE
 
 __all__ = ["KEEPALIVE_FRAME", "SSE_HEADERS", "sse_frame", "sse_response", "sse_stream"]
 

@@ -1,4 +1,4 @@
-"""Accounts: the ``UserStore`` protocol and the auth service built on it."""
+"""Accounts: the auth service built on the ``UserStore`` port."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from lycheemem.auth.passwords import hash_password, verify_password
 from lycheemem.auth.ratelimit import LoginRateLimiter
 from lycheemem.auth.tokens import IssuedToken, TokenService
+from lycheemem.clock import Clock, format_ts
+from lycheemem.domain.models import User
+from lycheemem.domain.ports import UserStore
 from lycheemem.errors import (
     AuthError,
     InvalidCredentials,
@@ -18,24 +20,12 @@ from lycheemem.errors import (
     RateLimited,
     RegistrationDisabled,
 )
-from lycheemem.memory.clock import Clock, format_ts
-from lycheemem.memory.models import User
 
 __all__ = ["ANONYMOUS", "AuthService", "Caller", "UserStore"]
 
 USER_CACHE_TTL_S = 60.0
 # Verified once per process: keeps timing of unknown-user logins close to wrong-password ones.
 _DUMMY_HASH = hash_password("lycheemem-timing-equaliser")
-
-
-class UserStore(Protocol):
-    """Persistence of accounts. Usernames are unique case-insensitively."""
-
-    async def create(self, user: User) -> User: ...
-
-    async def by_username(self, username: str) -> User | None: ...
-
-    async def by_id(self, user_id: str) -> User | None: ...
 
 
 @dataclass(slots=True, frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.text import sentence_spans
-from lycheemem.memory.protocols import TokenCounter
 
 __all__ = ["Chunk", "chunk_text"]
 

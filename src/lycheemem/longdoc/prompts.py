@@ -7,7 +7,7 @@ varies (memory, note, chunk) comes last.
 
 from __future__ import annotations
 
-from lycheemem.memory.protocols import ChatMessage
+from lycheemem.domain.ports import ChatMessage
 
 __all__ = [
     "answer_messages",

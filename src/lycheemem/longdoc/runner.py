@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lycheemem.domain.ports import Embedder, TokenCounter
 from lycheemem.errors import ValidationFailed
 from lycheemem.longdoc.backends.base import Completion, Judgement, LongDocModel
 from lycheemem.longdoc.gate import (
@@ -25,7 +26,6 @@ from lycheemem.longdoc.gate import (
 )
 from lycheemem.longdoc.models import AskResult, BankChunk, MemoryStep, Method, OpenedChunk
 from lycheemem.longdoc.text import truncate_to_tokens
-from lycheemem.memory.protocols import Embedder, TokenCounter
 
 __all__ = ["AskOptions", "EventSink", "LoadedBank", "run_method"]
 

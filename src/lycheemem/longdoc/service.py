@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from lycheemem.clock import Clock
+from lycheemem.domain.ports import Embedder, TokenCounter
 from lycheemem.errors import (
     DocumentNotFound,
     DocumentNotReady,
@@ -28,8 +30,6 @@ from lycheemem.longdoc.gate import GateIndex
 from lycheemem.longdoc.models import AskResult, DocumentInfo
 from lycheemem.longdoc.runner import AskOptions, EventSink, LoadedBank, run_method
 from lycheemem.longdoc.text import term_counts, truncate_to_tokens
-from lycheemem.memory.clock import Clock
-from lycheemem.memory.protocols import Embedder, TokenCounter
 from lycheemem.storage.sqlite.database import Database
 
 __all__ = ["METHODS", "LongDocService"]

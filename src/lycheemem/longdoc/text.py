@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from lycheemem.memory.protocols import TokenCounter
+from lycheemem.domain.ports import TokenCounter
 
 __all__ = [
     "STOPWORDS",

@@ -21,7 +21,6 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, StringConstraints, ValidationError
 from pydantic_core import to_jsonable_python
 
-from lycheemem.api.routes.memory import search_response
 from lycheemem.api.schemas import (
     ConsolidateCreate,
     FeedbackCreate,
@@ -42,12 +41,13 @@ from lycheemem.mcp.results import (
     SmartSearchResult,
     SynthesisResult,
 )
+from lycheemem.services.presenters import search_response
 
 if TYPE_CHECKING:
     from mcp.server import MCPServer
 
     from lycheemem.bootstrap import AppContext
-    from lycheemem.pipeline.service import MemoryService
+    from lycheemem.services.sessions import MemoryService
 
 __all__ = ["MemoryTools", "describe_validation", "one_line", "tool_errors"]
 

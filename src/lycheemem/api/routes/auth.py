@@ -7,8 +7,8 @@ from fastapi import APIRouter, Request
 from lycheemem.api.deps import ContextDep, UserCallerDep
 from lycheemem.api.schemas import LoginCreate, MePublic, TokenPublic, UserCreate
 from lycheemem.auth.users import Session, expires_iso
+from lycheemem.clock import format_ts
 from lycheemem.errors import AuthError
-from lycheemem.memory.clock import format_ts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

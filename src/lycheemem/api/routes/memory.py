@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter
@@ -19,6 +18,7 @@ from lycheemem.api.schemas import (
     TurnAppended,
     TurnCreate,
 )
+from lycheemem.services.presenters import search_response
 
 router = APIRouter(prefix="/memory", tags=["memory"])
 
@@ -44,24 +44,6 @@ async def append_turn(body: TurnCreate, caller: CallerDep, ctx: ContextDep) -> T
         turn_index=outcome.turn_index,
         turn_id=outcome.turn_id,
     )
-
-
-def search_response(outcome: Any) -> dict[str, Any]:
-    """The ``POST /memory/search`` response of API.md §6."""
-    results = outcome.semantic_results
-    return {
-        "query": outcome.query,
-        "semantic_results": results,
-        "graph_results": results,
-        "skill_results": outcome.skills,
-        "novelty_retrieved_context": outcome.novelty_context,
-        "total": outcome.total,
-        "retrieval_plan": asdict(outcome.plan),
-        "action_state": asdict(outcome.action_state),
-        "search_mode": outcome.plan.mode,
-        "usage_log_id": outcome.usage_log_id,
-        "timing_ms": outcome.timing_ms,
-    }
 
 
 @router.post("/search")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
 from lycheemem.api.schemas import SESSION_ID_PATTERN, SessionMetaUpdate
-from lycheemem.memory.models import Summary, Turn
+from lycheemem.domain.models import Summary, Turn
 
 router = APIRouter(tags=["sessions"])
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
-from lycheemem.pipeline.items import skill_public
+from lycheemem.services.presenters import skill_public
 
 router = APIRouter(prefix="/memory/skills", tags=["skills"])
 

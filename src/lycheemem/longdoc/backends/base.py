@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from lycheemem.domain.ports import ChatMessage
 from lycheemem.longdoc import prompts
-from lycheemem.memory.protocols import ChatMessage
 
 __all__ = ["Completion", "Judgement", "LongDocModel", "PromptedModel"]
 
@@ -132,13 +131,3 @@ class PromptedModel(ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Nothing to release by default."""
-
-
-async def gather_limited(limit: asyncio.Semaphore, coroutines: Sequence[object]) -> list[object]:
-    """Await ``coroutines`` concurrently, at most ``limit`` at a time, keeping order."""
-
-    async def _one(coroutine: object) -> object:
-        async with limit:
-            return await coroutine  # type: ignore[misc]
-
-    return list(await asyncio.gather(*(_one(c) for c in coroutines)))

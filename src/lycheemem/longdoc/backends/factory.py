@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.backends.base import LongDocModel
 from lycheemem.longdoc.config import LongDocSettings
-from lycheemem.memory.protocols import TokenCounter
 
 __all__ = ["build_model"]
 

@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.backends.base import Completion, Judgement
 from lycheemem.longdoc.text import entity_terms, split_sentences, terms, truncate_to_tokens
-from lycheemem.memory.protocols import TokenCounter
 
 __all__ = ["HeuristicModel", "note_sentence_score"]
 

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lycheemem.memory.protocols import Embedder, EmbedKind
+from lycheemem.domain.ports import Embedder, EmbedKind
 
 __all__ = ["CachedEmbedder", "EmbeddingStats", "l2_normalise"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from lycheemem.domain.ports import EmbedKind
 from lycheemem.errors import LLMError
-from lycheemem.memory.protocols import EmbedKind
 from lycheemem.providers.embedding.base import l2_normalise
 
 __all__ = ["LiteLLMEmbedder"]

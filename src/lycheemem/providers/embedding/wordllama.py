@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from lycheemem.domain.ports import EmbedKind
 from lycheemem.errors import ConfigError
-from lycheemem.memory.protocols import EmbedKind
 from lycheemem.providers.embedding.base import l2_normalise
 
 __all__ = ["WordLlamaEmbedder"]

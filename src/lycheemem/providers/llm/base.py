@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-import contextvars
 import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from lycheemem.domain.ports import ChatMessage, LLMResponse, LLMUsage
+from lycheemem.domain.usage import UsageCollector, collect_usage, usage_collector
 from lycheemem.errors import LLMOutputError
-from lycheemem.memory.protocols import ChatMessage, LLMResponse, LLMUsage
 from lycheemem.providers.llm.jsonparse import parse_model
 
 __all__ = ["BaseLLM", "UsageCollector", "collect_usage", "usage_collector"]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-
-
-class UsageCollector:
-    """Accumulates the LLM usage of one unit of work (a turn, a job)."""
-
-    def __init__(self) -> None:
-        self.calls: list[LLMUsage] = []
-
-    @property
-    def input_tokens(self) -> int:
-        """Prompt tokens of every collected call."""
-        return sum(call.input_tokens for call in self.calls)
-
-    @property
-    def output_tokens(self) -> int:
-        """Completion tokens of every collected call."""
-        return sum(call.output_tokens for call in self.calls)
-
-
-usage_collector: contextvars.ContextVar[UsageCollector | None] = contextvars.ContextVar(
-    "lycheemem_usage_collector", default=None
-)
-
-
-def collect_usage() -> UsageCollector:
-    """Start collecting usage for the current context and return the collector."""
-    collector = UsageCollector()
-    usage_collector.set(collector)
-    return collector
 
 
 class BaseLLM:

@@ -9,8 +9,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from lycheemem.domain.ports import ChatMessage, LLMResponse, LLMUsage
 from lycheemem.errors import LLMError
-from lycheemem.memory.protocols import ChatMessage, LLMResponse, LLMUsage
 from lycheemem.providers.llm.base import BaseLLM
 
 __all__ = ["LiteLLM", "import_litellm"]

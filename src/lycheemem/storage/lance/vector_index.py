@@ -20,13 +20,13 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
 
+from lycheemem.domain.ports import VectorRow
 from lycheemem.errors import ConfigError, EmbeddingMismatch, StorageError
 from lycheemem.storage.lance.cache import CacheKey, TenantMatrix, VectorCache, unit_rows
 
@@ -74,24 +74,6 @@ def table_schema(table: str, dim: int) -> pa.Schema:
     fields += [pa.field(name, dtype) for name, dtype in extras]
     fields += [pa.field(column, pa.list_(pa.float32(), dim)) for column in _VECTOR_COLUMNS[table]]
     return pa.schema(fields)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class VectorRow:
-    """One row to upsert; fields a table lacks are ignored.
-
-    ``item_id`` fills the table's id column (``record_id``, ``composite_id`` or
-    ``skill_id``). Vectors are stored L2-normalised; a ``normalized_vector`` of
-    None stores null, and such a row is invisible to ``normalized_vector`` searches.
-    """
-
-    item_id: str
-    user_id: str
-    vector: np.ndarray
-    normalized_vector: np.ndarray | None = None
-    memory_type: str = ""
-    level: int = 0
-    expired: bool = False
 
 
 def sql_literal(value: str) -> str:

@@ -6,13 +6,11 @@ import sqlite3
 import uuid
 from typing import Any
 
-from lycheemem.memory.models import Job
+from lycheemem.domain.models import Job
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 
 __all__ = ["SqliteJobStore", "enqueue_job"]
-
-RETRY_DELAYS_S = (30, 120, 600)
 
 
 def job_from_row(row: sqlite3.Row) -> Job:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from lycheemem.memory.models import CompositeRecord, MemoryRecord, SourceRef, Temporal
-from lycheemem.memory.semantic.dates import temporal_bounds
-from lycheemem.memory.text import fts_document, fts_owner
+from lycheemem.domain.models import CompositeRecord, MemoryRecord, SourceRef, Temporal
+from lycheemem.domain.ports import FtsHit
+from lycheemem.domain.text.dates import temporal_bounds
+from lycheemem.domain.text.terms import fts_document, fts_owner
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 
 __all__ = [
@@ -116,14 +116,6 @@ _COMPOSITE_COLUMNS = (
     "fts_owner",
     "indexed",
 )
-
-
-@dataclass(slots=True)
-class FtsHit:
-    """One full-text match: the item id and its BM25 rank position (0 = best)."""
-
-    item_id: str
-    rank: int
 
 
 def chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:

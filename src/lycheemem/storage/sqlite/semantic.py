@@ -8,8 +8,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from lycheemem.memory.models import BatchCommit, CompositeRecord, MemoryRecord, Skill, UsageLog
-from lycheemem.memory.text import COMMON_TERM_SHARE, build_fts_query, fts_owner
+from lycheemem.domain.models import BatchCommit, CompositeRecord, MemoryRecord, Skill, UsageLog
+from lycheemem.domain.ports import CommitResult
+from lycheemem.domain.text.terms import COMMON_TERM_SHARE, build_fts_query, fts_owner
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.skills import fetch_skills, save_skill
@@ -23,14 +24,6 @@ _STATS_MAX_TENANTS = 256
 _STATS_MAX_TERMS = 4096
 # A tenant owning at least this share of the records table searches FTS without the owner term.
 _UNSCOPED_FTS_SHARE = 0.5
-
-
-@dataclass(slots=True)
-class CommitResult:
-    """What a batch commit changed beyond what it was given."""
-
-    composites_expired: list[str]
-    session_missing: bool = False
 
 
 def _commit(conn: sqlite3.Connection, batch: BatchCommit) -> CommitResult:

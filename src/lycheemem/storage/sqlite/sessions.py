@@ -7,33 +7,14 @@ Every statement filters on ``user_id``: sessions are keyed by
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
 from typing import Any
 
-from lycheemem.memory.models import Session, Summary, Turn
+from lycheemem.domain.models import Session, Summary, Turn
+from lycheemem.domain.ports import AppendOutcome, SessionListItem
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 
 __all__ = ["AppendOutcome", "SessionListItem", "SqliteSessionStore", "ensure_session"]
-
-
-@dataclass(slots=True)
-class AppendOutcome:
-    """Result of appending a turn: ``duplicate`` when its ``turn_id`` was already stored."""
-
-    status: str
-    turn_index: int
-    turn_count: int
-    turn_id: str | None
-
-
-@dataclass(slots=True)
-class SessionListItem:
-    """One row of ``GET /sessions``."""
-
-    session: Session
-    last_message: str
-    first_user_message: str
 
 
 def _session(row: sqlite3.Row) -> Session:
@@ -228,7 +209,7 @@ class SqliteSessionStore:
 
         return await self._db.read(read)
 
-    async def list(
+    async def list_sessions(
         self, user_id: str, *, offset: int, limit: int
     ) -> tuple[list[SessionListItem], int]:
         """The caller's sessions, newest update first, with the overall total."""

@@ -6,8 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from lycheemem.memory.models import Skill
-from lycheemem.memory.text import build_fts_query, fts_document, fts_owner
+from lycheemem.domain.models import Skill
+from lycheemem.domain.text.terms import build_fts_query, fts_document, fts_owner
 from lycheemem.storage.sqlite.records import chunks, placeholders
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 

@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
 
+from lycheemem.domain.ports import SessionDeletion
+from lycheemem.storage.sqlite.admin import forget_session_items
 from lycheemem.storage.sqlite.database import Database
-from lycheemem.storage.sqlite.manage import forget_session_items
 from lycheemem.storage.sqlite.sessions import delete_session_rows
 
 __all__ = ["SessionDeletion", "SqliteTenancyStore"]
-
-
-@dataclass(slots=True)
-class SessionDeletion:
-    """What deleting a session removed (ids of forgotten items, whose vectors must follow)."""
-
-    turns_deleted: int
-    usage_logs_deleted: int
-    jobs_cancelled: int
-    record_ids: list[str] = field(default_factory=list)
-    composite_ids: list[str] = field(default_factory=list)
 
 
 def _cancel_session_jobs(conn: sqlite3.Connection, user_id: str, session_id: str) -> int:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from lycheemem.memory.models import UsageLog
+from lycheemem.domain.models import UsageLog
+from lycheemem.errors import RecordNotFound, UsageLogNotFound
+from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.records import chunks, placeholders
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 
 __all__ = [
+    "SqliteUsageStore",
     "apply_feedback",
     "existing_item_ids",
     "fetch_usage_log",
@@ -208,3 +211,98 @@ def set_response_excerpt(conn: sqlite3.Connection, user_id: str, log_id: str, ex
         "UPDATE usage_logs SET response_excerpt = ? WHERE user_id = ? AND log_id = ?",
         (excerpt, user_id, log_id),
     )
+
+
+def _target_log(
+    conn: sqlite3.Connection, user_id: str, usage_log_id: str | None, session_id: str | None
+) -> UsageLog | None:
+    if usage_log_id is not None:
+        log = fetch_usage_log(conn, user_id, usage_log_id)
+        if log is None:
+            raise UsageLogNotFound(f"Usage log {usage_log_id!r} not found")
+        return log
+    if session_id is not None:
+        log = latest_usage_log(conn, user_id, session_id)
+        if log is None:
+            raise UsageLogNotFound(f"No usage log for session {session_id!r}")
+        return log
+    return None
+
+
+class SqliteUsageStore:
+    """Usage logs and the outcome counters feedback bumps (``domain.ports.UsageStore``)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def label_latest_unresolved(
+        self, user_id: str, session_id: str, *, since: str, feedback: str, outcome: str, now: str
+    ) -> tuple[str, list[str]] | None:
+        """Label the session's newest unresolved action/mixed log since ``since``."""
+
+        def write(conn: sqlite3.Connection) -> tuple[str, list[str]] | None:
+            log = latest_unresolved_log(conn, user_id, session_id, since)
+            if log is None:
+                return None
+            updated = apply_feedback(
+                conn,
+                user_id=user_id,
+                log=log,
+                feedback=feedback,
+                outcome=outcome,
+                source="implicit",
+                record_ids=log.kept_ids,
+                note=None,
+                now=now,
+            )
+            return log.log_id, updated
+
+        return await self._db.write(write)
+
+    async def label_explicit(
+        self,
+        user_id: str,
+        *,
+        usage_log_id: str | None,
+        session_id: str | None,
+        record_ids: Sequence[str] | None,
+        feedback: str,
+        outcome: str,
+        note: str | None,
+        now: str,
+    ) -> tuple[str | None, list[str]]:
+        """Label a log (or bare records) atomically; returns the log id and updated ids."""
+
+        def write(conn: sqlite3.Connection) -> tuple[str | None, list[str]]:
+            log = _target_log(conn, user_id, usage_log_id, session_id)
+            targets = (
+                list(record_ids) if record_ids is not None else list(log.kept_ids if log else [])
+            )
+            if record_ids:
+                missing = [
+                    i for i in record_ids if i not in existing_item_ids(conn, user_id, record_ids)
+                ]
+                if missing:
+                    raise RecordNotFound(missing[0])
+            updated = apply_feedback(
+                conn,
+                user_id=user_id,
+                log=log,
+                feedback=feedback,
+                outcome=outcome,
+                source="explicit",
+                record_ids=targets,
+                note=note,
+                now=now,
+            )
+            return (log.log_id if log else None), updated
+
+        return await self._db.write(write)
+
+    async def set_response_excerpt(self, user_id: str, log_id: str, excerpt: str) -> None:
+        """Store the start of the answer on the usage log."""
+        await self._db.write(lambda conn: set_response_excerpt(conn, user_id, log_id, excerpt))
+
+    async def get(self, user_id: str, log_id: str) -> UsageLog | None:
+        """The caller's usage log, or None."""
+        return await self._db.read(lambda conn: fetch_usage_log(conn, user_id, log_id))

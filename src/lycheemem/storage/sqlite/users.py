@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from lycheemem.domain.models import User
 from lycheemem.errors import UsernameTaken
-from lycheemem.memory.models import User
 from lycheemem.storage.sqlite.database import Database
 
 __all__ = ["SqliteUserStore"]
