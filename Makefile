@@ -61,6 +61,7 @@ bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test; the 
 	done
 	$(PY) bench/plot_search_latency.py bench/results/search_latency.jsonl bench/results/search-latency.png
 	$(PY) bench/locomo.py --if-present  # reads --data or LOCOMO_DIR; says where to get LoCoMo
+	$(PY) bench/scenarios/run.py
 	$(PY) bench/llm_budget.py
 	$(PY) bench/longdoc/run.py --backend heuristic
 	$(PY) bench/load.py --clients 32 --duration 60 --phase-s 20 --plot bench/load.png

@@ -148,7 +148,7 @@ class Settings(BaseSettings):
     consolidate_batch_chars: int = Field(12_000, ge=500)
     consolidate_context_turns: int = Field(4, ge=0, le=50)
     dedup_threshold: float = Field(0.92, ge=0, le=1)
-    fusion_similarity: float = Field(0.80, ge=0, le=1)
+    fusion_similarity: float = Field(0.75, ge=0, le=1)
     fusion_max_group: int = Field(8, ge=2, le=32)
     hierarchy_max_levels: int = Field(3, ge=1, le=6)
     job_max_attempts: int = Field(3, ge=1, le=20)

@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 DEDUP_NEIGHBOURS = 5
 RELATED_RECORDS = 8
 CONFLICT_SIMILARITY = 0.85
+# An update cue ("now", "moved to", "no longer" ...) makes a correction likely, so a less
+# similar neighbour still counts (MEMORY.md §12.5).
+CUE_CONFLICT_SIMILARITY = 0.75
+CLAIM_NEIGHBOURS = 12
 # A new skill this close (cosine) to a stored one updates it instead of adding a twin.
 SKILL_DEDUP_SIMILARITY = 0.85
 LEVEL_UP_SIMILARITY = 0.75
@@ -67,7 +71,7 @@ class ConsolidationSettings:
     batch_chars: int = 12_000
     context_turns: int = 4
     dedup_threshold: float = 0.92
-    fusion_similarity: float = 0.80
+    fusion_similarity: float = 0.75
     fusion_max_group: int = 8
     max_levels: int = 3
     timezone: str = "UTC"
@@ -514,20 +518,55 @@ class Consolidator:
         )
         related = await self._store.records(batch.user_id, related_ids)
         related = {k: v for k, v in related.items() if not v.expired}
-        if not related:
-            await self._cluster(batch, report, {})
-            return
         if self._llm is not None:
-            close = _closest(hits, related, fresh_ids)
-            judged = _close_fresh(hits, close, fresh_ids)
-            if judged:
-                # Only a new record with a close neighbour can be a duplicate or a conflict;
-                # the others are added, and grouped by similarity as in any other batch.
-                await self._llm_fuse(batch, report, close, judged)
+            if related:
+                close = _closest(hits, related, fresh_ids)
+                judged = _close_fresh(hits, close, fresh_ids)
+                if judged:
+                    # Only a new record with a close neighbour can be a duplicate or a
+                    # conflict; the others are added, and grouped by similarity as in any
+                    # other batch.
+                    await self._llm_fuse(batch, report, close, judged)
+            else:
+                judged = []
+            # A correction the model left as "add" (or one inside this batch, which the
+            # model never compares) still supersedes what it corrects.
+            await self._resolve_conflicts(batch, report, hits, fresh_ids, related, claims_only=True)
             await self._cluster(batch, report, {}, skip=set(judged))
             return
         await self._resolve_conflicts(batch, report, hits, fresh_ids, related)
         await self._cluster(batch, report, related)
+
+    async def _claim_neighbours(
+        self, batch: _Batch, fresh_ids: list[str]
+    ) -> dict[str, list[MemoryRecord]]:
+        """Active stored records near each new record that states a claim (wider than the
+        fusion neighbours: the record it corrects may read quite differently)."""
+        claiming = [
+            i
+            for i in fresh_ids
+            if i in batch.fresh
+            and (
+                fusion.claim_of(batch.fresh[i].semantic_text)
+                or fusion.UPDATE_CUE.search(batch.fresh[i].semantic_text)
+            )
+        ]
+        if not claiming:
+            return {}
+        queries = np.stack([batch.vectors[i][0] for i in claiming])
+        hits = await self._vectors.search(
+            "memory_records", batch.user_id, queries, k=CLAIM_NEIGHBOURS
+        )
+        ids = list(dict.fromkeys(item_id for row in hits for item_id, _ in row))
+        found = await self._store.records(batch.user_id, ids)
+        return {
+            record_id: [
+                found[item_id]
+                for item_id, _ in row
+                if item_id in found and not found[item_id].expired and item_id not in batch.fresh
+            ]
+            for record_id, row in zip(claiming, hits, strict=True)
+        }
 
     async def _resolve_conflicts(
         self,
@@ -536,24 +575,79 @@ class Consolidator:
         hits: list[list[tuple[str, float]]],
         fresh_ids: list[str],
         related: dict[str, MemoryRecord],
+        *,
+        claims_only: bool = False,
     ) -> None:
+        """Newer statements supersede older ones about the same subject and attribute.
+
+        New records are taken in turn order; each is compared with the records of earlier
+        turns of this batch and with stored neighbours. A claim match (``fusion.supersedes``)
+        always counts; without ``claims_only`` a near-identical statement that differs in a
+        number, a date or a negation counts too (more readily after an update cue).
+        """
+        claim_neighbours = await self._claim_neighbours(batch, fresh_ids)
+        earlier: list[str] = []
         for position, record_id in enumerate(fresh_ids):
-            record = batch.fresh[record_id]
-            if record.memory_type not in fusion.CONFLICT_TYPES:
+            record = batch.fresh.get(record_id)
+            if record is None or record.memory_type not in fusion.CONFLICT_TYPES:
                 continue
-            for item_id, score in hits[position]:
-                target = related.get(item_id)
-                if (
-                    target is None
-                    or target.memory_type != record.memory_type
-                    or score < CONFLICT_SIMILARITY
-                ):
-                    continue
-                if fusion.conflicts(record.semantic_text, target.semantic_text):
-                    self._conflict_update(batch, target, record, "newer statement wins")
-                    report.records_updated += 1
-                    report.records_expired += 1
-                    break
+            target = self._claim_target(batch, record, earlier, claim_neighbours.get(record_id))
+            if target is None and not claims_only:
+                target = self._similar_target(batch, record, hits[position], related)
+            if target is not None:
+                self._conflict_update(batch, target, record, "newer statement wins")
+                report.records_updated += 1
+                report.records_expired += 1
+                continue
+            earlier.append(record_id)
+
+    def _claim_target(
+        self,
+        batch: _Batch,
+        record: MemoryRecord,
+        earlier: list[str],
+        neighbours: list[MemoryRecord] | None,
+    ) -> MemoryRecord | None:
+        """The most recent record (earlier in this batch, else stored) that ``record``
+        corrects by claim; None when there is none."""
+        candidates = [batch.fresh[i] for i in reversed(earlier) if i in batch.fresh]
+        candidates += [batch.touched.get(r.record_id, r) for r in neighbours or ()]
+        for candidate in candidates:
+            if candidate.expired or candidate.memory_type not in fusion.CONFLICT_TYPES:
+                continue
+            if fusion.supersedes(record.semantic_text, candidate.semantic_text):
+                return candidate
+        for candidate in candidates:
+            if candidate.expired or candidate.memory_type not in fusion.CONFLICT_TYPES:
+                continue
+            if fusion.updates(record.semantic_text, candidate.semantic_text):
+                return candidate
+        return None
+
+    def _similar_target(
+        self,
+        batch: _Batch,
+        record: MemoryRecord,
+        row: list[tuple[str, float]],
+        related: dict[str, MemoryRecord],
+    ) -> MemoryRecord | None:
+        """A near-identical stored statement of the same type that ``record`` contradicts
+        in a number, a date or a negation."""
+        cue = fusion.UPDATE_CUE.search(record.semantic_text) is not None
+        threshold = CUE_CONFLICT_SIMILARITY if cue else CONFLICT_SIMILARITY
+        for item_id, score in row:
+            target = related.get(item_id)
+            if target is None or score < threshold:
+                continue
+            # With an update cue the type may differ ("booked flight X on the 12th", an
+            # event, is corrected by "now flies Y on the 13th", a fact).
+            if target.memory_type != record.memory_type and not (
+                cue and target.memory_type in fusion.CONFLICT_TYPES
+            ):
+                continue
+            if fusion.conflicts(record.semantic_text, target.semantic_text):
+                return target
+        return None
 
     def _conflict_update(
         self,
