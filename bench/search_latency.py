@@ -132,6 +132,14 @@ async def populate(ctx, count: int, user_id: str, rng: random.Random) -> float:
                 for i, r in enumerate(records)
             ],
         )
+        # as consolidation does: flag the rows whose vectors are stored, so the startup
+        # reconcile of crashed batches does not re-embed the whole bench dataset
+        ids = [(r.record_id,) for r in records]
+        await ctx.db.write(
+            lambda conn, ids=ids: conn.executemany(
+                "UPDATE memory_records SET indexed = 1 WHERE record_id = ?", ids
+            )
+        )
     return time.perf_counter() - started
 
 
