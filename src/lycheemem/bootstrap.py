@@ -140,7 +140,7 @@ class AppContext:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if self.llm is not None and hasattr(self.llm, "observer"):
-            self.llm.observer = self.metrics.observe_llm  # type: ignore[union-attr]
+            self.llm.observer = self.metrics.observe_llm
         self.tokens = build_token_counter()
         inner = self.embedder_override or await build_embedder(settings)
         self.embedder = CachedEmbedder(inner, capacity=settings.embedding_cache_size)
