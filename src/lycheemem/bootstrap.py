@@ -37,6 +37,7 @@ from lycheemem.services.operations import PipelineOperations
 from lycheemem.services.sessions import MemoryService
 from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
+from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
@@ -251,7 +252,7 @@ class AppContext:
             chat_runner=self.chat,
         )
         self.manage = ManagementService(
-            db=self.db,
+            catalog=SqliteCatalogStore(self.db),
             semantic=semantic,
             vectors=self.vectors,
             jobs=jobs,
