@@ -54,13 +54,18 @@ format: $(VENV)/.installed-dev ## apply ruff formatting and safe fixes
 	$(VENV)/bin/ruff check --fix src tests bench examples
 	$(VENV)/bin/ruff format src tests bench examples
 
-bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test)
+bench: $(VENV)/.installed-dev ## run the benchmarks (not part of make test; the 1M search case alone takes ~10 min)
 	$(PIP) install -q -e ".[dev,longdoc,bench]"
-	$(PY) bench/search_latency.py --records 10000
-	$(PY) bench/search_latency.py --records 100000
+	for n in 10000 100000 300000 1000000; do \
+	  $(PY) bench/search_latency.py --records $$n --data-dir bench/data/$$n --http \
+	    --json bench/results/search_latency.jsonl || exit 1; \
+	done
+	$(PY) bench/plot_search_latency.py bench/results/search_latency.jsonl bench/results/search-latency.png
 	$(PY) bench/locomo.py --if-present  # reads --data or LOCOMO_DIR; says where to get LoCoMo
+	$(PY) bench/scenarios/run.py
 	$(PY) bench/llm_budget.py
 	$(PY) bench/longdoc/run.py --backend heuristic
+	$(PY) bench/load.py --clients 32 --duration 60 --phase-s 20 --plot bench/load.png
 
 clean: ## remove the virtualenv and caches (keeps ./data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -177,6 +177,7 @@ def evaluate(
             refs |= returned_refs(item)
         rows.append(
             {
+                "question": question["question"],
                 "category": CATEGORIES[category],
                 "hit": bool(evidence & refs),
                 "recall": len(evidence & refs) / len(evidence),
@@ -258,6 +259,8 @@ def main() -> int:
             seconds = ingest(client, conversation, headers)
             last_time = list(sessions_of(conversation))[-1][1]
             rows = evaluate(client, conversation["qa"], headers, args.top_k, last_time)
+            for row in rows:
+                row["conversation"] = name
             table = summarise(rows)
             print(
                 f"{name}: ingest {seconds:.1f}s, hit@{args.top_k}="
@@ -271,6 +274,10 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "locomo.json").write_text(json.dumps(table, indent=2))
     (args.out / "locomo.md").write_text(report + "\n")
+    # One line per question, so two runs can be compared question by question.
+    with (args.out / "locomo_rows.jsonl").open("w", encoding="utf-8") as handle:
+        for row in all_rows:
+            handle.write(json.dumps(row) + "\n")
     return 0
 
 

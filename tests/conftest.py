@@ -18,6 +18,8 @@ from lycheemem.config import Settings
 from lycheemem.domain.ports import LLM
 from lycheemem.testing import HashingEmbedder, make_test_settings
 
+pytest_plugins = ["pg_support"]
+
 _real_connect = socket.socket.connect
 
 

@@ -199,6 +199,7 @@ def _run_bench(args: argparse.Namespace, model_dir: Path, out: Path) -> list[dic
         "--device=cuda",
         f"--lengths={args.lengths}",
         f"--methods={','.join(METHODS)}",
+        "--fillers=synthetic",
         f"--questions={args.questions}",
         f"--seed={args.seed}",
         f"--out={out}",
@@ -210,7 +211,8 @@ def _run_bench(args: argparse.Namespace, model_dir: Path, out: Path) -> list[dic
         "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),
     }
     subprocess.run(command, check=True, env=env)
-    return list(json.loads((out / "results.json").read_text()))
+    # run.py writes one list of lengths per filler
+    return list(json.loads((out / "results.json").read_text())["synthetic"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-__all__ = ["Chain", "Haystack", "build_haystack", "gold_chunks"]
+__all__ = ["Chain", "Haystack", "build_haystack", "gold_chunks", "with_offsets"]
 
 _SUBJECTS = (
     "the committee",
@@ -195,10 +195,11 @@ def build_haystack(
         paragraphs[slot] = ". ".join(sentences)
         placed[slot] = (chain_index, fact_index)
     text = "\n\n".join(paragraphs)
-    return Haystack(text, tuple(_with_offsets(text, chains)))
+    return Haystack(text, tuple(with_offsets(text, chains)))
 
 
-def _with_offsets(text: str, chains: list[Chain]) -> list[Chain]:
+def with_offsets(text: str, chains: list[Chain]) -> list[Chain]:
+    """The chains with the character offset of each fact in ``text``."""
     out = []
     for chain in chains:
         offsets = tuple(text.index(fact.rstrip(".")) for fact in chain.facts)

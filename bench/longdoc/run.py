@@ -2,11 +2,14 @@
 
     python bench/longdoc/run.py --lengths 8000,32000,128000,512000,1000000 --backend heuristic
 
-For each length it builds one haystack with chains of 2, 3 and 4 linked facts, builds the
-bank once (real SQLite + LanceDB in a temp dir), then asks every chain's question with
-every method and records wall time, model calls, tokens, chunks opened, gate recall of
-the gold chunks, answer hits and (CUDA) peak memory. Writes results.json, RESULTS.md
-and latency.png next to this file (or under --out).
+For each filler and length it builds one haystack with chains of 2, 3 and 4 linked facts,
+builds the bank once (real SQLite + LanceDB in a temp dir), then asks every chain's
+question with every method and records wall time, model calls, tokens, chunks opened,
+gate recall of the gold chunks, answer hits and (CUDA) peak memory. Fillers: `synthetic`
+(templated sentences, haystack.py), `docstrings` (real prose: installed docstrings,
+prose.py) and `locomo` (real conversations, optional: skipped with a note when the
+LoCoMo files are not there). Writes results.json, RESULTS.md and latency.png next to
+this file (or under --out).
 """
 
 from __future__ import annotations
@@ -26,6 +29,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from haystack import Haystack, build_haystack, gold_chunks  # noqa: E402
+from prose import (  # noqa: E402
+    LOCOMO_DIR,
+    build_prose_haystack,
+    docstring_paragraphs,
+    locomo_paragraphs,
+)
 
 from lycheemem.longdoc.chunker import chunk_text  # noqa: E402
 from lycheemem.longdoc.config import load_longdoc_settings  # noqa: E402
@@ -46,6 +55,11 @@ def _parse() -> argparse.Namespace:
         "--backend", default="heuristic", choices=["heuristic", "transformers", "vllm"]
     )
     parser.add_argument("--methods", default="lychee,memagent,rag")
+    parser.add_argument(
+        "--fillers",
+        default="synthetic,docstrings,locomo",
+        help="synthetic, docstrings (real prose, always there), locomo (optional data)",
+    )
     parser.add_argument("--model-path", default="")
     parser.add_argument("--base-url", default="")
     parser.add_argument("--model", default="")
@@ -60,14 +74,35 @@ def _parse() -> argparse.Namespace:
         "--questions", type=int, default=0, help="ask only the first N chains (0 = all three)"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--seeds",
+        default="",
+        help="several seeds (comma-separated): one document per seed, questions pooled",
+    )
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent))
     return parser.parse_args()
 
 
-def _calibrated_haystack(target: int, seed: int, counter: Any) -> Haystack:
-    sample = build_haystack(20_000, seed=seed)
+def _filler_paragraphs(filler: str, max_tokens: int) -> list[str]:
+    if filler == "docstrings":
+        # enough text for the longest document without repeating, when installed packages
+        # have that much (about 5 characters per token is a safe upper bound)
+        return docstring_paragraphs(5_000_000)
+    if filler == "locomo":
+        return locomo_paragraphs()
+    raise ValueError(f"unknown filler {filler!r}")
+
+
+def _calibrated_haystack(
+    filler: str, paragraphs: list[str], target: int, seed: int, counter: Any
+) -> Haystack:
+    if filler == "synthetic":
+        sample = build_haystack(20_000, seed=seed)
+        chars_per_token = len(sample.text) / max(1, counter.count(sample.text))
+        return build_haystack(target, seed=seed, chars_per_token=chars_per_token)
+    sample = build_prose_haystack(20_000, paragraphs, seed=seed)
     chars_per_token = len(sample.text) / max(1, counter.count(sample.text))
-    return build_haystack(target, seed=seed, chars_per_token=chars_per_token)
+    return build_prose_haystack(target, paragraphs, seed=seed, chars_per_token=chars_per_token)
 
 
 def _cuda_peak(reset: bool) -> int | None:
@@ -123,9 +158,43 @@ async def _ask_all(
     }
 
 
-async def _one_length(args: argparse.Namespace, target: int, workdir: Path) -> dict[str, Any]:
+def _pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row per length from several seeds' documents: their questions pooled."""
+    if len(runs) == 1:
+        return runs[0]
+    out = dict(runs[0])
+    for key in ("n_tokens", "n_chunks", "build_s"):
+        out[key] = statistics.mean(r[key] for r in runs)
+    out["n_tokens"] = round(out["n_tokens"])
+    out["seeds"] = [r["seed"] for r in runs]
+    out["methods"] = {}
+    for method in runs[0]["methods"]:
+        rows = [q for r in runs for q in r["methods"][method]["questions"]]
+        peaks = [r["methods"][method]["peak_cuda_bytes"] or 0 for r in runs]
+        out["methods"][method] = {
+            "wall_s": statistics.mean(q["wall_s"] for q in rows),
+            "llm_calls": statistics.mean(q["llm_calls"] for q in rows),
+            "tokens": statistics.mean(q["tokens"] for q in rows),
+            "chunks_opened": statistics.mean(q["chunks_opened"] for q in rows),
+            "chunks_total": statistics.mean(q["chunks_total"] for q in rows),
+            "gate_recall": statistics.mean(q["recall"] for q in rows),
+            "answer_hits": sum(q["hit"] for q in rows) / len(rows),
+            "peak_cuda_bytes": max(peaks) or None,
+            "questions": rows,
+        }
+    return out
+
+
+async def _one_length(
+    args: argparse.Namespace,
+    filler: str,
+    paragraphs: list[str],
+    target: int,
+    workdir: Path,
+    seed: int,
+) -> dict[str, Any]:
     counter = build_token_counter()
-    stack = _calibrated_haystack(target, args.seed, counter)
+    stack = _calibrated_haystack(filler, paragraphs, target, seed, counter)
     if args.questions:
         stack = dataclasses.replace(stack, chains=stack.chains[: args.questions])
     overrides: dict[str, Any] = {"backend": args.backend, "max_doc_bytes": 64 * 1024 * 1024}
@@ -134,10 +203,11 @@ async def _one_length(args: argparse.Namespace, target: int, workdir: Path) -> d
     if args.backend == "vllm":
         overrides.update(base_url=args.base_url, model=args.model)
     settings = load_longdoc_settings(env_file=None, **overrides)
-    db = Database(workdir / f"bench-{target}.db", synchronous="NORMAL")
+    db = Database(workdir / f"bench-{filler}-{target}-{seed}.db", synchronous="NORMAL")
     await db.open()
     embedder = WordLlamaEmbedder()
-    service = LongDocService(settings, db, workdir / f"lance-{target}", embedder, counter)
+    lance = workdir / f"lance-{filler}-{target}-{seed}"
+    service = LongDocService(settings, db, lance, embedder, counter)
     await service.start()
     try:
         started = time.perf_counter()
@@ -159,8 +229,16 @@ async def _one_length(args: argparse.Namespace, target: int, workdir: Path) -> d
             if method == "full" and doc.n_tokens + 512 > settings.context_tokens:
                 continue
             methods[method] = await _ask_all(service, doc.doc_id, stack, bounds, method)
-            print(f"  {target:>9} {method:<9} {methods[method]['wall_s']:.3f}s", flush=True)
+            m = methods[method]
+            print(
+                f"  {filler:<10} {target:>9} {method:<9} {m['wall_s']:.3f}s "
+                f"opened {m['chunks_opened']:.1f}/{m['chunks_total']} "
+                f"recall {m['gate_recall']:.2f} hits {m['answer_hits']:.2f}",
+                flush=True,
+            )
         return {
+            "filler": filler,
+            "seed": seed,
             "target_tokens": target,
             "n_tokens": doc.n_tokens,
             "n_chunks": doc.n_chunks,
@@ -174,13 +252,22 @@ async def _one_length(args: argparse.Namespace, target: int, workdir: Path) -> d
         await db.close()
 
 
+def _seed_note(result: dict[str, Any]) -> str:
+    seeds = result.get("seeds")
+    if not seeds:
+        return f"; seed {result.get('seed', '-')}"
+    return f"; one document per seed {', '.join(str(s) for s in seeds)}, chunk counts averaged"
+
+
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.1f}x" if b > 0 else "-"
 
 
 def _table(results: list[dict[str, Any]], backend: str) -> str:
     lines = [
-        f"Backend: `{backend}`. Mean over 3 questions per length (chains of 2, 3 and 4 facts).",
+        f"Filler: `{results[0]['filler']}`. Backend: `{backend}`. Mean over "
+        f"{3 * len(results[0].get('seeds', [0]))} questions per length (chains of 2, 3 and 4 "
+        f"facts{_seed_note(results[0])}).",
         "",
         "| tokens | chunks | method | wall s | model calls | tokens processed | chunks opened "
         "| gate recall | answer hits | peak CUDA MB |",
@@ -190,51 +277,63 @@ def _table(results: list[dict[str, Any]], backend: str) -> str:
         for method, m in res["methods"].items():
             peak = f"{m['peak_cuda_bytes'] / 2**20:.0f}" if m["peak_cuda_bytes"] else "-"
             lines.append(
-                f"| {res['n_tokens']:,} | {res['n_chunks']} | {method} | {m['wall_s']:.3f} "
+                f"| {res['n_tokens']:,} | {res['n_chunks']:.0f} | {method} | {m['wall_s']:.3f} "
                 f"| {m['llm_calls']:.1f} | {m['tokens']:,.0f} | {m['chunks_opened']:.1f} "
                 f"| {m['gate_recall']:.2f} | {m['answer_hits']:.2f} | {peak} |"
             )
+    if not any("lychee" in r["methods"] and "memagent" in r["methods"] for r in results):
+        return "\n".join(lines)
     lines += [
         "",
-        "| tokens | bank build s | lychee vs memagent: time | tokens |",
-        "|---|---|---|---|",
+        "| tokens | bank build s | lychee opens | lychee vs memagent: time | tokens |",
+        "|---|---|---|---|---|",
     ]
     for res in results:
         ly, ma = res["methods"].get("lychee"), res["methods"].get("memagent")
         if ly and ma:
             time_ratio = _ratio(ma["wall_s"], ly["wall_s"])
             token_ratio = _ratio(ma["tokens"], ly["tokens"])
+            share = ly["chunks_opened"] / max(1, ly["chunks_total"])
             lines.append(
-                f"| {res['n_tokens']:,} | {res['build_s']:.2f} | {time_ratio} | {token_ratio} |"
+                f"| {res['n_tokens']:,} | {res['build_s']:.2f} | {share:.0%} of chunks "
+                f"| {time_ratio} | {token_ratio} |"
             )
     return "\n".join(lines)
 
 
-def _plot(results: list[dict[str, Any]], path: Path, backend: str) -> None:
-    series: dict[str, list[tuple[int, float]]] = {}
-    for res in results:
-        for method, m in res["methods"].items():
-            series.setdefault(method, []).append((res["n_tokens"], m["wall_s"]))
+def _plot(groups: dict[str, list[dict[str, Any]]], path: Path, backend: str) -> None:
+    """Latency vs length, one panel per filler, one line per method."""
+    panels: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for filler, results in groups.items():
+        series = panels.setdefault(filler, {})
+        for res in results:
+            for method, m in res["methods"].items():
+                series.setdefault(method, []).append((res["n_tokens"], m["wall_s"]))
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        _plot_plain(series, path)
+        flat = {f"{f}/{m}": pts for f, series in panels.items() for m, pts in series.items()}
+        _plot_plain(flat, path)
         return
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for method, points in series.items():
-        axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
-    axes.set_xscale("log")
-    axes.set_yscale("log")
-    axes.set_xlabel("document tokens")
-    axes.set_ylabel("wall time per question (s)")
-    axes.set_title(f"Latency vs length ({backend} backend)")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend()
+    figure, axes_row = plt.subplots(
+        1, len(panels), figsize=(5 * len(panels), 4.2), sharey=True, squeeze=False
+    )
+    for axes, (filler, series) in zip(axes_row[0], panels.items(), strict=True):
+        for method, points in series.items():
+            axes.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=method)
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlabel("document tokens")
+        axes.set_title(f"{filler} filler")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend()
+    axes_row[0][0].set_ylabel("wall time per question (s)")
+    figure.suptitle(f"Long-document QA: latency vs length ({backend} backend)")
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=110)
 
 
 def _plot_plain(series: dict[str, list[tuple[int, float]]], path: Path) -> None:
@@ -281,7 +380,7 @@ def _plot_plain(series: dict[str, list[tuple[int, float]]], path: Path) -> None:
     )
 
 
-def _notes(args: argparse.Namespace) -> str:
+def _notes(args: argparse.Namespace, skipped: list[str]) -> str:
     import os
     import platform
 
@@ -290,7 +389,16 @@ def _notes(args: argparse.Namespace) -> str:
         "Notes:",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPU cores, "
         f"{'CUDA' if cuda else 'no GPU'}; command: "
-        f"`python bench/longdoc/run.py --lengths {args.lengths} --backend {args.backend}`.",
+        f"`python bench/longdoc/run.py --lengths {args.lengths} --backend {args.backend} "
+        f"--fillers {args.fillers} --methods {args.methods}"
+        f"{' --seeds ' + args.seeds if args.seeds else ''}`.",
+        "- Fillers: `synthetic` = templated sentences (haystack.py); `docstrings` = prose "
+        "paragraphs of the docstrings of the standard library and the installed packages "
+        "(prose.py, read with `ast`, code dropped), shuffled; `locomo` = the LoCoMo "
+        "development conversations flattened to prose (`Name said: ...`, four turns a "
+        f"paragraph), shuffled and reused when shorter than the document (data from "
+        f"`{LOCOMO_DIR}` or `$LYCHEEMEM_LOCOMO_DIR`, optional). Real-prose chains are "
+        "paraphrased: no hop repeats the question's wording, only its names.",
         "- Wall time is per question after the bank is built and loaded (built once per "
         "document, reused by every question); bank build time is listed separately.",
         "- Tokens processed = prompt + completion tokens of every model call (the heuristic "
@@ -301,6 +409,8 @@ def _notes(args: argparse.Namespace) -> str:
         "appears in the answer; with the heuristic backend this measures the extractive "
         "reasoner only.",
     ]
+    if skipped:
+        lines.append(f"- Skipped (filler text not found): {', '.join(skipped)}.")
     if args.backend == "heuristic":
         lines.append(
             "- The CUDA path (`--backend transformers --model-path DIR`, bf16, peak memory "
@@ -313,15 +423,35 @@ async def _main() -> None:
     args = _parse()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = []
+    lengths = [int(x) for x in args.lengths.split(",")]
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    skipped: list[str] = []
     with tempfile.TemporaryDirectory(prefix="longdoc-bench-") as workdir:
-        for target in (int(x) for x in args.lengths.split(",")):
-            results.append(await _one_length(args, target, Path(workdir)))
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    table = _table(results, args.backend)
-    (out / "RESULTS.md").write_text(f"# Long-document QA benchmark\n\n{table}\n\n{_notes(args)}\n")
-    _plot(results, out / "latency.png", args.backend)
-    print(table)
+        for filler in args.fillers.split(","):
+            paragraphs = [] if filler == "synthetic" else _filler_paragraphs(filler, max(lengths))
+            if filler != "synthetic" and not paragraphs:
+                skipped.append(filler)
+                print(f"  {filler}: no filler text found, skipped", flush=True)
+                continue
+            groups[filler] = [
+                _pooled(
+                    [
+                        await _one_length(args, filler, paragraphs, target, Path(workdir), seed)
+                        for seed in seeds
+                    ]
+                )
+                for target in lengths
+            ]
+    (out / "results.json").write_text(json.dumps(groups, indent=2))
+    tables = "\n\n".join(
+        f"## {filler}\n\n{_table(results, args.backend)}" for filler, results in groups.items()
+    )
+    (out / "RESULTS.md").write_text(
+        f"# Long-document QA benchmark\n\n{tables}\n\n{_notes(args, skipped)}\n"
+    )
+    _plot(groups, out / "latency.png", args.backend)
+    print(tables)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
  * warning instead of failing registration (the host already validated against the manifest).
  */
 
-import type { OpenClawPluginApi } from "./host.ts";
+import type { PluginApi } from "./host.ts";
 
 export const PLUGIN_ID = "lycheemem-tools";
 export const PLUGIN_VERSION = "0.2.0";
@@ -81,7 +81,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /** The raw plugin config object the host handed over, or `{}`. */
-export function rawPluginConfig(api: Pick<OpenClawPluginApi, "pluginConfig" | "config">) {
+export function rawPluginConfig(api: Partial<Pick<PluginApi, "pluginConfig" | "config">>) {
   if (isRecord(api.pluginConfig) && Object.keys(api.pluginConfig).length > 0) {
     return api.pluginConfig;
   }
@@ -127,7 +127,7 @@ export interface ResolvedConfig {
 
 /** Resolve the effective config from the host, the environment and the defaults. */
 export function resolveConfig(
-  api: Pick<OpenClawPluginApi, "pluginConfig" | "config">,
+  api: Partial<Pick<PluginApi, "pluginConfig" | "config">>,
   env: Record<string, string | undefined> = process.env,
 ): ResolvedConfig {
   const raw = rawPluginConfig(api);

@@ -5,24 +5,33 @@
 
 import { randomUUID } from "node:crypto";
 
+import { PLUGIN_ID } from "./config.ts";
 import type {
   AfterToolCallEvent,
   AgentContext,
+  BeforeMessageWriteContext,
   BeforeMessageWriteEvent,
   BeforePromptBuildEvent,
   BeforePromptBuildResult,
   CommandEvent,
+  HookContext,
+  HookEvent,
+  HookName,
+  HookResult,
   MessageContext,
   MessageReceivedEvent,
-  OpenClawPluginApi,
-  SessionEvent,
+  PluginApi,
+  SessionContext,
+  SessionEndEvent,
+  SessionStartEvent,
+  ToolContext,
 } from "./host.ts";
 import { BUFFER_MAX_AGE_MS, type ConversationRef, type PendingTurn, conversationKey } from "./sessions.ts";
 import type { PluginState } from "./state.ts";
 import { escapeMarkup, extractText, hasLongTermSignal, isSlashCommand, truncate } from "./text.ts";
 import { SEARCH_TOOLS, rememberNovelty } from "./tools.ts";
 
-export const HOOK_NAMES = [
+export const HOOK_NAMES: readonly HookName[] = [
   "session_start",
   "before_prompt_build",
   "message_received",
@@ -30,7 +39,7 @@ export const HOOK_NAMES = [
   "after_tool_call",
   "before_reset",
   "session_end",
-] as const;
+];
 
 export const COMMAND_EVENTS = ["command:new", "command:reset", "command:stop"];
 export const LIFECYCLE_HOOK_NAME = "lycheemem-lifecycle";
@@ -63,6 +72,11 @@ function isoTime(timestamp: unknown): string | undefined {
   return new Date(ms).toISOString();
 }
 
+/** The host message's id, when it has one (transcript messages carry it outside the SDK type). */
+function messageId(message: unknown): unknown {
+  return typeof message === "object" && message !== null ? (message as { id?: unknown }).id : undefined;
+}
+
 /**
  * `oc:<messageId>`, or a fresh `oc:local:<uuid>` when the host gives no id: either way the one
  * retry of an append is idempotent on the server.
@@ -80,6 +94,7 @@ function mirroring(state: PluginState): boolean {
   return state.config.enableHostLifecycle && state.config.enableAutoAppendTurns;
 }
 
+/** Message hooks name the channel `channelId` and the chat `conversationId`. */
 function messageRef(event: MessageReceivedEvent, ctx: MessageContext | undefined): ConversationRef {
   return {
     channel: ctx?.channelId || "unknown",
@@ -87,9 +102,13 @@ function messageRef(event: MessageReceivedEvent, ctx: MessageContext | undefined
   };
 }
 
+/**
+ * Agent hooks name the same pair differently: `channel` (or the provider) is the channel and
+ * `chatId` (mirrored in `channelId`) the conversation target.
+ */
 function promptRef(ctx: AgentContext): ConversationRef | undefined {
-  const channel = ctx.channelId || ctx.messageProvider;
-  const conversation = ctx.conversationId || ctx.chatId;
+  const channel = ctx.channel || ctx.messageProvider;
+  const conversation = ctx.chatId || ctx.channelId;
   return channel && conversation ? { channel, conversation } : undefined;
 }
 
@@ -125,7 +144,7 @@ function scheduleExpiry(state: PluginState): void {
   timer.unref?.();
 }
 
-async function onMessageReceived(state: PluginState, event: MessageReceivedEvent, ctx?: MessageContext) {
+async function onMessageReceived(state: PluginState, event: MessageReceivedEvent, ctx?: MessageContext): Promise<void> {
   if (!mirroring(state)) return;
   const text = extractText(event?.content);
   if (!text || isSlashCommand(text)) return;
@@ -140,12 +159,39 @@ async function onMessageReceived(state: PluginState, event: MessageReceivedEvent
   };
   const sessionKey = event.sessionKey || ctx?.sessionKey || state.registry.sessionForConversation(ref);
   const memoryId = sessionKey ? state.registry.boundId(sessionKey) : undefined;
-  if (memoryId) {
+  if (sessionKey && memoryId) {
+    // the run's prompt build may have stored this very message already (see promptTurn)
+    if (state.promptTurns.get(sessionKey) === text) {
+      state.promptTurns.delete(sessionKey);
+      return;
+    }
+    state.userTurnSeen.add(sessionKey);
     await Promise.all(appendUserTurns(state, memoryId, [turn]));
     return;
   }
   state.registry.buffer(sessionKey ? `session:${sessionKey}` : conversationKey(ref), turn);
   scheduleExpiry(state);
+}
+
+/**
+ * The user turn of a run that no `message_received` announced: OpenClaw fires that hook only for
+ * channel messages, so runs started through the gateway (`openclaw agent`, the Control UI, the
+ * HTTP APIs) reach the plugin only here. Prompt rebuilds of one request are stored once.
+ */
+function promptTurn(state: PluginState, sessionKey: string, event: BeforePromptBuildEvent): PendingTurn | undefined {
+  const raw = typeof event?.currentUserMessage === "string" ? event.currentUserMessage : event?.prompt;
+  const text = typeof raw === "string" ? raw.trim() : "";
+  if (!text || isSlashCommand(text)) return undefined;
+  const identity = event.currentUserMessageId ? `id:${event.currentUserMessageId}` : `text:${text}`;
+  if (state.promptIdentities.get(sessionKey) === identity) return undefined;
+  state.promptIdentities.set(sessionKey, identity);
+  state.promptTurns.set(sessionKey, text);
+  return {
+    content: text,
+    turnId: turnId(event.currentUserMessageId),
+    receivedAt: state.registry.now(),
+    signal: hasLongTermSignal(text),
+  };
 }
 
 async function recall(state: PluginState, prompt: unknown, memoryId: string): Promise<string> {
@@ -187,7 +233,12 @@ async function onBeforePromptBuild(
     const ref = promptRef(ctx);
     if (ref) state.registry.bindConversation(ref, sessionKey);
     if (mirroring(state)) {
-      const turns = state.registry.takeBuffered(sessionKey, ctx.channelId || ctx.messageProvider, ref);
+      const turns = state.registry.takeBuffered(sessionKey, ctx.channel || ctx.messageProvider, ref);
+      const seen = state.userTurnSeen.delete(sessionKey);
+      if (turns.length === 0 && !seen) {
+        const turn = promptTurn(state, sessionKey, event);
+        if (turn) turns.push(turn);
+      }
       appendUserTurns(state, memoryId, turns);
     }
   }
@@ -207,25 +258,27 @@ async function onBeforePromptBuild(
   return Object.keys(result).length > 0 ? result : undefined;
 }
 
-function onBeforeMessageWrite(state: PluginState, event: BeforeMessageWriteEvent, ctx?: AgentContext): void {
+function onBeforeMessageWrite(state: PluginState, event: BeforeMessageWriteEvent, ctx?: BeforeMessageWriteContext): void {
   const message = event?.message;
   if (!mirroring(state) || message?.role !== "assistant") return;
   const text = extractText(message.content);
   if (!text) return;
   const sessionKey = event.sessionKey || ctx?.sessionKey || state.current?.sessionKey;
   if (!sessionKey) return;
-  const memoryId = state.registry.boundId(sessionKey) ?? state.registry.bind(sessionKey, ctx?.sessionId);
+  // this context carries no session id; `bind` falls back to the session key alone
+  const memoryId = state.registry.boundId(sessionKey) ?? state.registry.bind(sessionKey, undefined);
+  state.promptTurns.delete(sessionKey); // a message_received after the reply is a new message
   appendUserTurns(state, memoryId, state.registry.takeSessionBuffer(sessionKey));
   void state.lifecycle.append(memoryId, {
     role: "assistant",
     content: text,
-    turnId: turnId(message.id),
+    turnId: turnId(messageId(message)),
     createdAt: isoTime(message.timestamp),
   });
   if (state.config.enableProactiveConsolidation) void state.lifecycle.afterAssistantTurn(memoryId);
 }
 
-function onAfterToolCall(state: PluginState, event: AfterToolCallEvent, ctx?: AgentContext): void {
+function onAfterToolCall(state: PluginState, event: AfterToolCallEvent, ctx?: ToolContext): void {
   if (!event?.toolName || !SEARCH_TOOLS.has(event.toolName)) return;
   const result = event.result as { details?: unknown } | undefined;
   const details = result && typeof result === "object" && "details" in result ? result.details : result;
@@ -245,13 +298,13 @@ function boundary(state: PluginState, sessionKey: string, sessionId: string | un
   return state.lifecycle.boundary(memoryId, reason);
 }
 
-function onSessionStart(state: PluginState, event: SessionEvent, ctx?: AgentContext): void {
+function onSessionStart(state: PluginState, event: SessionStartEvent, ctx?: SessionContext): void {
   const sessionKey = event?.sessionKey || ctx?.sessionKey;
   const sessionId = event?.sessionId || ctx?.sessionId;
   if (sessionKey && sessionId) state.registry.noteSession(sessionKey, sessionId);
 }
 
-function onSessionEnd(state: PluginState, event: SessionEvent, ctx?: AgentContext): void {
+function onSessionEnd(state: PluginState, event: SessionEndEvent, ctx?: SessionContext): void {
   const sessionKey = event?.sessionKey || ctx?.sessionKey;
   if (!sessionKey) return;
   const sessionId = event.sessionId || ctx?.sessionId;
@@ -269,15 +322,15 @@ async function onCommand(state: PluginState, event: CommandEvent): Promise<void>
   await boundary(state, sessionKey, undefined, event.action);
 }
 
-type Handler = (event: any, ctx: any) => unknown;
+type Handlers = { [K in HookName]: (event: HookEvent<K>, ctx: HookContext<K>) => HookResult<K> };
 
 /** Wrap `handler` so that neither a throw nor a rejection reaches the host. */
-function failOpen(state: PluginState, name: string, handler: Handler): Handler {
+function failOpen<E, C, R>(state: PluginState, name: string, handler: (event: E, ctx: C) => R) {
   const warn = (error: unknown) => state.logger.warn(`lycheemem: ${name} failed: ${errorText(error)}`);
-  return (event, ctx) => {
+  return (event: E, ctx: C): R | undefined => {
     try {
       const result = handler(event, ctx);
-      if (result instanceof Promise) return result.catch((error: unknown) => warn(error));
+      if (result instanceof Promise) return result.catch((error: unknown) => warn(error)) as R;
       return result;
     } catch (error) {
       warn(error);
@@ -286,17 +339,37 @@ function failOpen(state: PluginState, name: string, handler: Handler): Handler {
   };
 }
 
-export function registerHooks(api: OpenClawPluginApi, state: PluginState): void {
-  const handlers: Record<(typeof HOOK_NAMES)[number], Handler> = {
+export const BLOCKED_PROMPT_HOOK_WARNING =
+  "lycheemem: OpenClaw blocks the before_prompt_build hook of this plugin: memory guidance, the current " +
+  "memory session line and auto-recall are off (turn mirroring and consolidation still work). Set " +
+  "plugins.entries.lycheemem-tools.hooks.allowConversationAccess=true to enable them (INSTALL_OPENCLAW.md, step 4).";
+
+export const PROMPT_INJECTION_WARNING =
+  "lycheemem: plugins.entries.lycheemem-tools.hooks.allowPromptInjection=false blocks before_prompt_build: " +
+  "memory guidance, the current memory session line and auto-recall are off.";
+
+/**
+ * The warning to log when the host's hook policy will refuse `before_prompt_build`, or
+ * `undefined`. The host only records the refusal as an `inspect` diagnostic, so without this a
+ * gateway runs silently without memory guidance.
+ */
+export function promptHookWarning(api: Pick<PluginApi, "id" | "config">): string | undefined {
+  const entries = api.config?.plugins?.entries as Record<string, { hooks?: Record<string, unknown> } | undefined> | undefined;
+  const hooks = entries?.[api.id || PLUGIN_ID]?.hooks;
+  if (hooks?.allowPromptInjection === false) return PROMPT_INJECTION_WARNING;
+  if (hooks?.allowConversationAccess !== true) return BLOCKED_PROMPT_HOOK_WARNING;
+  return undefined;
+}
+
+export function registerHooks(api: PluginApi, state: PluginState): void {
+  const handlers: Handlers = {
     session_start: (event, ctx) => onSessionStart(state, event, ctx),
     before_prompt_build: (event, ctx) => onBeforePromptBuild(state, event, ctx),
     message_received: (event, ctx) => onMessageReceived(state, event, ctx),
-    before_message_write: (event, ctx) => {
-      onBeforeMessageWrite(state, event, ctx);
-      return undefined;
-    },
+    // synchronous on purpose: the host ignores what an async handler of this hook returns
+    before_message_write: (event, ctx) => onBeforeMessageWrite(state, event, ctx),
     after_tool_call: (event, ctx) => onAfterToolCall(state, event, ctx),
-    before_reset: async (_event, ctx: AgentContext | undefined) => {
+    before_reset: async (_event, ctx) => {
       if (ctx?.sessionKey) await boundary(state, ctx.sessionKey, ctx.sessionId, "reset");
     },
     session_end: (event, ctx) => onSessionEnd(state, event, ctx),
@@ -304,15 +377,22 @@ export function registerHooks(api: OpenClawPluginApi, state: PluginState): void 
   if (typeof api.on !== "function") {
     state.logger.warn("lycheemem: this host has no api.on; turns are not mirrored");
   } else {
-    for (const name of HOOK_NAMES) api.on(name, failOpen(state, name, handlers[name]));
+    const warning = promptHookWarning(api);
+    if (warning) state.logger.warn(warning);
+    for (const name of HOOK_NAMES) registerTyped(api, state, name, handlers);
   }
   if (typeof api.registerHook !== "function") {
     state.logger.warn("lycheemem: this host has no api.registerHook; /new, /reset and /stop rely on session hooks");
     return;
   }
-  const command = failOpen(state, "command", (event) => onCommand(state, event));
-  api.registerHook(COMMAND_EVENTS, (event: CommandEvent) => command(event, undefined), {
+  const command = failOpen(state, "command", (event: CommandEvent) => onCommand(state, event));
+  api.registerHook(COMMAND_EVENTS, (event) => command(event, undefined), {
     name: LIFECYCLE_HOOK_NAME,
     description: "LycheeMem: consolidate the conversation on /new, /reset and /stop",
   });
+}
+
+function registerTyped<K extends HookName>(api: PluginApi, state: PluginState, name: K, handlers: Handlers): void {
+  const handler = failOpen(state, name, handlers[name]) as Handlers[K];
+  api.on(name, handler as Parameters<typeof api.on<K>>[1]);
 }

@@ -1,113 +1,57 @@
 /**
- * The subset of the OpenClaw plugin API this plugin uses, typed structurally so the plugin has
- * no dependency on the host package. Hosts pass more fields than listed; every field that older
- * hosts may omit is optional.
+ * The part of the OpenClaw plugin API this plugin uses, derived from the real SDK types of the
+ * pinned `openclaw` dev dependency (`openclaw/plugin-sdk/plugin-entry`), so `npm run typecheck`
+ * fails when the host's contract and the plugin drift apart. Type-only: nothing here exists at
+ * run time, and the built plugin has no dependency on the host package.
  */
 
-export interface PluginLogger {
-  debug?: (message: string) => void;
-  info: (message: string) => void;
-  warn: (message: string) => void;
-  error: (message: string) => void;
-}
+import type { AnyAgentTool, OpenClawPluginApi } from "openclaw/plugin-sdk/plugin-entry";
 
-export interface ToolTextContent {
-  type: "text";
-  text: string;
-}
+/** What `register` touches on the host API (tests pass a recorder with just these members). */
+export type PluginApi = Pick<OpenClawPluginApi, "id" | "config" | "pluginConfig" | "logger" | "registerTool" | "on" | "registerHook">;
 
-/** What a tool's `execute` resolves to. */
-export interface ToolResult {
-  content: ToolTextContent[];
-  details?: unknown;
-  isError?: boolean;
-}
+export type PluginLogger = OpenClawPluginApi["logger"];
 
-export interface ToolDefinition {
-  name: string;
-  label: string;
-  description: string;
-  parameters: Record<string, unknown>;
-  execute: (toolCallId: string, params: unknown, signal?: AbortSignal) => Promise<ToolResult>;
-}
+/** A tool as the host runs it: `execute` resolves with `{content, details}` or throws. */
+export type ToolDefinition = AnyAgentTool;
 
-/** Context of agent hooks (`before_prompt_build`, `before_reset`, `before_message_write`). */
-export interface AgentContext {
-  agentId?: string;
-  sessionKey?: string;
-  sessionId?: string;
-  channelId?: string;
-  messageProvider?: string;
-  conversationId?: string;
-  chatId?: string;
-}
+/** What a tool's `execute` resolves to (`details` is required by the host). */
+export type ToolResult = Awaited<ReturnType<AnyAgentTool["execute"]>>;
 
-/** Context of message hooks (`message_received`). */
-export interface MessageContext {
-  channelId?: string;
-  accountId?: string;
-  conversationId?: string;
-  sessionKey?: string;
-}
+/** The typed hooks this plugin registers through `api.on`. */
+export type HookName =
+  | "session_start"
+  | "before_prompt_build"
+  | "message_received"
+  | "before_message_write"
+  | "after_tool_call"
+  | "before_reset"
+  | "session_end";
 
-export interface MessageReceivedEvent {
-  from?: string;
-  content?: unknown;
-  timestamp?: number;
-  messageId?: string;
-  sessionKey?: string;
-  senderName?: string;
-}
+// `api.on` is generic over the hook name; an instantiation expression on a declared (never
+// emitted) value recovers the exact handler type of each hook from the SDK.
+declare const sdkApi: OpenClawPluginApi;
+type HandlerOf<K extends HookName> = Parameters<typeof sdkApi.on<K>>[1];
 
-export interface BeforePromptBuildEvent {
-  prompt?: string;
-  messages?: unknown[];
-}
+export type HookEvent<K extends HookName> = Parameters<HandlerOf<K>>[0];
+export type HookContext<K extends HookName> = Parameters<HandlerOf<K>>[1];
+export type HookResult<K extends HookName> = ReturnType<HandlerOf<K>>;
+export type HookHandler<K extends HookName> = (event: HookEvent<K>, ctx: HookContext<K>) => HookResult<K>;
 
-export interface BeforePromptBuildResult {
-  prependSystemContext?: string;
-  prependContext?: string;
-}
+export type BeforePromptBuildEvent = HookEvent<"before_prompt_build">;
+export type BeforePromptBuildResult = Exclude<Awaited<HookResult<"before_prompt_build">>, void>;
+export type AgentContext = HookContext<"before_prompt_build">;
+export type MessageReceivedEvent = HookEvent<"message_received">;
+export type MessageContext = HookContext<"message_received">;
+export type BeforeMessageWriteEvent = HookEvent<"before_message_write">;
+export type BeforeMessageWriteContext = HookContext<"before_message_write">;
+export type AfterToolCallEvent = HookEvent<"after_tool_call">;
+export type ToolContext = HookContext<"after_tool_call">;
+export type BeforeResetEvent = HookEvent<"before_reset">;
+export type SessionStartEvent = HookEvent<"session_start">;
+export type SessionEndEvent = HookEvent<"session_end">;
+export type SessionContext = HookContext<"session_start">;
 
-export interface BeforeMessageWriteEvent {
-  message?: { role?: string; content?: unknown; timestamp?: number; id?: string };
-  sessionKey?: string;
-  agentId?: string;
-}
-
-export interface AfterToolCallEvent {
-  toolName?: string;
-  params?: Record<string, unknown>;
-  result?: unknown;
-  error?: string;
-}
-
-export interface SessionEvent {
-  sessionId?: string;
-  sessionKey?: string;
-  reason?: string;
-}
-
-/** Events of `registerHook` (internal hooks such as `command:new`). */
-export interface CommandEvent {
-  type?: string;
-  action?: string;
-  sessionKey?: string;
-  context?: Record<string, unknown>;
-}
-
-export type HookHandler = (event: any, ctx: any) => unknown;
-
-export interface OpenClawPluginApi {
-  id?: string;
-  pluginConfig?: Record<string, unknown>;
-  config?: { plugins?: { entries?: Record<string, { config?: Record<string, unknown> }> } };
-  logger: PluginLogger;
-  registerTool: (tool: ToolDefinition) => void;
-  on: (hookName: string, handler: HookHandler) => void;
-  registerHook: (
-    events: string | string[],
-    handler: (event: CommandEvent) => unknown,
-    opts?: { name?: string; description?: string },
-  ) => void;
-}
+/** The handler of `registerHook` (internal hooks such as `command:new`) and its event. */
+export type InternalHookHandler = Parameters<OpenClawPluginApi["registerHook"]>[1];
+export type CommandEvent = Parameters<InternalHookHandler>[0];

@@ -21,6 +21,12 @@ export interface PluginState {
   lifecycle: Lifecycle;
   /** The run bound by the latest `before_prompt_build` that has not ended. */
   current: CurrentRun | undefined;
+  /** Session keys whose user turn `message_received` stored since their last prompt build. */
+  userTurnSeen: Set<string>;
+  /** Per session key: the user text the last prompt build stored (a later `message_received` skips it). */
+  promptTurns: Map<string, string>;
+  /** Per session key: the request the last prompt build stored (rebuilds are not stored again). */
+  promptIdentities: Map<string, string>;
 }
 
 export interface StateOptions {
@@ -48,5 +54,8 @@ export function createState(config: PluginConfig, logger: PluginLogger, options:
       sleep: options.sleep,
     }),
     current: undefined,
+    userTurnSeen: new Set(),
+    promptTurns: new Map(),
+    promptIdentities: new Map(),
   };
 }

@@ -2,7 +2,7 @@
 
 import type { ToolDefinition, ToolResult } from "./host.ts";
 import type { PluginState } from "./state.ts";
-import type { ToolName } from "./transport.ts";
+import type { CallOutcome, ToolName } from "./transport.ts";
 
 type Params = Record<string, unknown>;
 
@@ -26,6 +26,8 @@ export const SEARCH_TOOLS: ReadonlySet<string> = new Set(["lychee_memory_smart_s
 
 interface ToolSpec {
   name: ToolName;
+  /** The result carries memory text recalled from the server (stored from past conversations). */
+  networkContent?: boolean;
   label: string;
   description: string;
   parameters: Record<string, unknown>;
@@ -37,6 +39,7 @@ interface ToolSpec {
 const SPECS: ToolSpec[] = [
   {
     name: "lychee_memory_smart_search",
+    networkContent: true,
     label: "LycheeMem recall",
     description:
       "Recall what LycheeMem remembers from earlier conversations (preferences, project history, " +
@@ -59,6 +62,7 @@ const SPECS: ToolSpec[] = [
   },
   {
     name: "lychee_memory_search",
+    networkContent: true,
     label: "LycheeMem raw search",
     description:
       "Raw retrieval over long-term memory and skills, without synthesis. Prefer lychee_memory_smart_search " +
@@ -89,6 +93,7 @@ const SPECS: ToolSpec[] = [
   },
   {
     name: "lychee_memory_synthesize",
+    networkContent: true,
     label: "LycheeMem synthesize",
     description:
       "Fuse results you already have from lychee_memory_search into a compact background_context for a question.",
@@ -118,8 +123,31 @@ const SPECS: ToolSpec[] = [
 
 export const TOOL_SPECS: readonly Readonly<ToolSpec>[] = SPECS;
 
-function errorResult(text: string): ToolResult {
-  return { content: [{ type: "text", text }], isError: true };
+/**
+ * A failed tool call. The host contract is to throw (an `isError` result reads as success):
+ * the host reports the message to the model as the tool's error.
+ */
+export class ToolCallError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ToolCallError";
+  }
+}
+
+export const NOTHING_RECALLED = "LycheeMem has no memories relevant to this query.";
+
+/**
+ * What the model reads. `smart_search` in compact mode gets only the fused background text
+ * (the scores, provenance and timings stay in `details`); every other call gets the response
+ * as JSON.
+ */
+export function modelText(name: ToolName, args: Params, outcome: CallOutcome): string {
+  const mode = args.mode ?? "compact";
+  if (name === "lychee_memory_smart_search" && mode === "compact") {
+    const context = outcome.structuredContent.background_context;
+    return typeof context === "string" && context.trim() !== "" ? context.trim() : NOTHING_RECALLED;
+  }
+  return outcome.text;
 }
 
 function isRecord(value: unknown): value is Params {
@@ -161,23 +189,26 @@ export function rememberNovelty(state: PluginState, sessionId: unknown, details:
 }
 
 function defineTool(spec: ToolSpec, state: PluginState): ToolDefinition {
-  return {
+  const tool: ToolDefinition = {
     name: spec.name,
     label: spec.label,
     description: spec.description,
-    parameters: spec.parameters,
-    async execute(_toolCallId, params, signal) {
+    parameters: spec.parameters as ToolDefinition["parameters"],
+    async execute(_toolCallId, params, signal): Promise<ToolResult> {
       const args = prepare(spec, params, state);
-      if (typeof args === "string") return errorResult(args);
+      if (typeof args === "string") throw new ToolCallError(args);
+      let outcome: CallOutcome;
       try {
-        const outcome = await state.transport.call(spec.name, args, signal);
-        if (SEARCH_TOOLS.has(spec.name)) rememberNovelty(state, args.session_id, outcome.structuredContent);
-        return { content: [{ type: "text", text: outcome.text }], details: outcome.structuredContent };
+        outcome = await state.transport.call(spec.name, args, signal);
       } catch (error) {
-        return errorResult(error instanceof Error ? error.message : String(error));
+        throw new ToolCallError(error instanceof Error ? error.message : String(error), { cause: error });
       }
+      if (SEARCH_TOOLS.has(spec.name)) rememberNovelty(state, args.session_id, outcome.structuredContent);
+      return { content: [{ type: "text", text: modelText(spec.name, args, outcome) }], details: outcome.structuredContent };
     },
   };
+  if (spec.networkContent) tool.resultContentSource = "network";
+  return tool;
 }
 
 export function buildTools(state: PluginState): ToolDefinition[] {

@@ -1,6 +1,9 @@
 /** A recorder standing in for the OpenClaw host API: it stores what the plugin registers. */
 
-import type { CommandEvent, HookHandler, OpenClawPluginApi, ToolDefinition } from "../src/host.ts";
+import type { CommandEvent, InternalHookHandler, PluginApi, ToolDefinition, ToolResult } from "../src/host.ts";
+
+/** Hook handlers as the recorder stores them: events and contexts are whatever a test emits. */
+type LooseHandler = (event: any, ctx: any) => unknown;
 
 export interface LogLine {
   level: "debug" | "info" | "warn" | "error";
@@ -9,16 +12,18 @@ export interface LogLine {
 
 export interface RegisteredHook {
   events: string[];
-  handler: (event: CommandEvent) => unknown;
+  handler: InternalHookHandler;
   opts?: { name?: string; description?: string };
 }
 
-export interface FakeApi extends OpenClawPluginApi {
+export interface FakeApi extends PluginApi {
   tools: ToolDefinition[];
-  hooks: Map<string, HookHandler[]>;
+  hooks: Map<string, LooseHandler[]>;
   internalHooks: RegisteredHook[];
   logs: LogLine[];
   tool(name: string): ToolDefinition;
+  /** Run tool `name` like the host does; resolves with its result or rejects with its error. */
+  call(name: string, params: unknown): Promise<ToolResult>;
   /** Call every handler of `hook` in order; resolves to the last defined result. */
   emit(hook: string, event: unknown, ctx?: unknown): Promise<unknown>;
   /** Call every handler of `hook` and return their raw (unawaited) results. */
@@ -28,24 +33,28 @@ export interface FakeApi extends OpenClawPluginApi {
   warnings(): string[];
 }
 
-export function createFakeApi(pluginConfig: Record<string, unknown> = {}, config: OpenClawPluginApi["config"] = {}): FakeApi {
+/** The host config of the documented install: the plugin may read the conversation. */
+export const TRUSTED_HOST_CONFIG = { plugins: { entries: { "lycheemem-tools": { hooks: { allowConversationAccess: true } } } } };
+
+export function createFakeApi(pluginConfig: Record<string, unknown> = {}, config: Record<string, unknown> = TRUSTED_HOST_CONFIG): FakeApi {
   const logs: LogLine[] = [];
   const log = (level: LogLine["level"]) => (message: string) => logs.push({ level, message });
   const api: FakeApi = {
     id: "lycheemem-tools",
     pluginConfig,
-    config,
+    config: config as PluginApi["config"],
     logger: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
     tools: [],
     hooks: new Map(),
     internalHooks: [],
     logs,
     registerTool(tool) {
+      if (!("execute" in tool)) throw new Error("the plugin registers tools, not tool factories");
       api.tools.push(tool);
     },
     on(hookName, handler) {
       const list = api.hooks.get(hookName) ?? [];
-      list.push(handler);
+      list.push(handler as LooseHandler);
       api.hooks.set(hookName, list);
     },
     registerHook(events, handler, opts) {
@@ -55,6 +64,9 @@ export function createFakeApi(pluginConfig: Record<string, unknown> = {}, config
       const found = api.tools.find((tool) => tool.name === name);
       if (!found) throw new Error(`tool ${name} not registered`);
       return found;
+    },
+    call(name, params) {
+      return api.tool(name).execute(`call-${name}`, params);
     },
     emitRaw(hook, event, ctx) {
       return (api.hooks.get(hook) ?? []).map((handler) => handler(event, ctx));
@@ -69,14 +81,14 @@ export function createFakeApi(pluginConfig: Record<string, unknown> = {}, config
     },
     async command(action, sessionKey) {
       const key = `command:${action}`;
-      const event: CommandEvent & { timestamp: Date; messages: string[] } = {
+      const event = {
         type: "command",
         action,
         sessionKey,
         context: {},
         timestamp: new Date(),
         messages: [],
-      };
+      } as CommandEvent;
       for (const hook of api.internalHooks) {
         if (hook.events.includes(key)) await hook.handler(event);
       }

@@ -168,7 +168,7 @@ describe("hooks without a server", () => {
     await api.emit("message_received", { from: "u1", content: "I like green tea", messageId: "m1", timestamp: 1_700_000_000_000 }, { channelId: "telegram", conversationId: "u1" });
     await api.emit("message_received", { from: "u1", content: "/new" }, { channelId: "telegram", conversationId: "u1" });
     assert.equal(transport.calls.length, 0);
-    const result = (await api.emit("before_prompt_build", { prompt: "I like green tea" }, { sessionKey: "agent:main:telegram:direct:u1", sessionId: "abcdef1234567890", channelId: "telegram" })) as Record<string, string>;
+    const result = (await api.emit("before_prompt_build", { prompt: "I like green tea" }, { sessionKey: "agent:main:telegram:direct:u1", sessionId: "abcdef1234567890", channel: "telegram" })) as Record<string, string>;
     assert.equal(result.prependContext, "LycheeMem session: openclaw:agent:main:telegram:direct:u1:abcdef123456");
     assert.match(result.prependSystemContext!, /lychee_memory_smart_search/);
     api.emitRaw("before_message_write", { message: { role: "assistant", content: [{ type: "text", text: "Noted." }] }, sessionKey: "agent:main:telegram:direct:u1" }, {});
@@ -200,10 +200,31 @@ describe("hooks without a server", () => {
 
   it("appends directly once the conversation is bound", async () => {
     const { api, transport } = plugin();
-    await api.emit("before_prompt_build", { prompt: "hi" }, { sessionKey: "sk", sessionId: "sid", channelId: "web", conversationId: "c1" });
+    await api.emit("before_prompt_build", { prompt: "hi" }, { sessionKey: "sk", sessionId: "sid", channel: "web", channelId: "c1", chatId: "c1" });
     await api.emit("message_received", { from: "x", content: "second message" }, { channelId: "web", conversationId: "c1" });
     await whenIdle(api);
-    assert.deepEqual(transport.named("lychee_memory_append_turn").map((call) => call.args.session_id), ["openclaw:sk:sid"]);
+    const appends = transport.named("lychee_memory_append_turn").map((call) => [call.args.session_id, call.args.content]);
+    // "hi" had no message_received, so the prompt build stored it
+    assert.deepEqual(appends, [
+      ["openclaw:sk:sid", "hi"],
+      ["openclaw:sk:sid", "second message"],
+    ]);
+  });
+
+  it("stores the prompt of a run no message_received announced, once per request", async () => {
+    const { api, transport } = plugin();
+    const ctx = { sessionKey: "agent:main:main", sessionId: "s1" };
+    const request = { prompt: "I deploy on Fridays", currentUserMessage: "I deploy on Fridays", currentUserMessageId: "u-1", messages: [] };
+    await api.emit("before_prompt_build", request, ctx);
+    await api.emit("before_prompt_build", request, ctx); // a rebuild of the same request
+    await api.emit("message_received", { from: "cli", content: "I deploy on Fridays", sessionKey: "agent:main:main" }, { channelId: "webchat" });
+    await api.emit("before_prompt_build", { prompt: "/status", messages: [] }, ctx);
+    api.emitRaw("before_message_write", { message: { role: "assistant", content: "Noted." }, sessionKey: "agent:main:main" }, {});
+    await whenIdle(api);
+    const appends = transport.named("lychee_memory_append_turn").map((call) => [call.args.role, call.args.content, call.args.turn_id]);
+    assert.equal(appends.length, 2, JSON.stringify(appends));
+    assert.deepEqual(appends[0], ["user", "I deploy on Fridays", "oc:u-1"]);
+    assert.deepEqual(appends[1]!.slice(0, 2), ["assistant", "Noted."]);
   });
 
   it("/reset through three hooks consolidates once and rotates the session", async () => {
@@ -236,14 +257,13 @@ describe("hooks without a server", () => {
     );
     const [search] = transport.named("lychee_memory_smart_search");
     assert.deepEqual(search!.args, { query: "what do I drink?", top_k: 2, session_id: "openclaw:sk:s1", mode: "compact" });
-    const consolidate = await api.tool("lychee_memory_consolidate").execute("t1", {});
-    assert.equal(consolidate.isError, undefined);
+    await api.call("lychee_memory_consolidate", {});
     assert.equal(transport.named("lychee_memory_consolidate")[0]!.args.retrieved_context, "[1] tea");
   });
 
   it("proactive consolidation fires after the assistant reply to a signal", async () => {
     const { api, transport } = plugin({ enableProactiveConsolidation: true });
-    await api.emit("before_prompt_build", { prompt: "x" }, { sessionKey: "sk", sessionId: "s1", channelId: "web", conversationId: "c" });
+    await api.emit("before_prompt_build", { prompt: "x" }, { sessionKey: "sk", sessionId: "s1", channel: "web", channelId: "c", chatId: "c" });
     await api.emit("message_received", { from: "c", content: "From now on, always answer in French" }, { channelId: "web", conversationId: "c" });
     await whenIdle(api);
     assert.equal(transport.named("lychee_memory_consolidate").length, 0);
@@ -260,12 +280,11 @@ describe("hooks without a server", () => {
     await api.command("new", "sk");
     await whenIdle(api);
     assert.equal(transport.calls.length, 0);
-    const out = await api.tool("lychee_memory_search").execute("t", { query: "tea" });
-    assert.equal(out.isError, undefined);
+    await api.call("lychee_memory_search", { query: "tea" });
     assert.equal(transport.named("lychee_memory_search")[0]!.args.session_id, "openclaw:sk:s1");
   });
 
-  it("fails open: hooks resolve and warn, tools return isError", async () => {
+  it("fails open: hooks resolve and warn, tools throw", async () => {
     const api = createFakeApi();
     registerPlugin(api, { transport: new UnreachableTransport(), sleep: noSleep });
     await api.emit("before_prompt_build", { prompt: "x" }, { sessionKey: "sk", sessionId: "s1" });
@@ -273,12 +292,9 @@ describe("hooks without a server", () => {
     await api.command("new", "sk");
     await whenIdle(api);
     assert.ok(api.warnings().some((line) => line.includes("unreachable")), api.warnings().join("\n"));
-    const out = await api.tool("lychee_memory_smart_search").execute("t", { query: "tea" });
-    assert.equal(out.isError, true);
-    assert.match(out.content[0]!.text, /unreachable/);
-    const missing = await api.tool("lychee_memory_smart_search").execute("t", {});
-    assert.equal(missing.isError, true);
-    assert.match(missing.content[0]!.text, /query/);
+    await assert.rejects(api.call("lychee_memory_smart_search", { query: "tea" }), { name: "ToolCallError", message: /unreachable/ });
+    await assert.rejects(api.call("lychee_memory_smart_search", {}), { name: "ToolCallError", message: /missing query/ });
+    await assert.rejects(api.call("lychee_memory_smart_search", { query: "" }), { name: "ToolCallError", message: /missing query/ });
     assert.ok(pluginState(api));
   });
 });

@@ -12,6 +12,7 @@ import { after, describe, it } from "node:test";
 import plugin, { shutdown, whenIdle } from "../index.ts";
 import { RESET_NOTE } from "../src/hooks.ts";
 import { createFakeApi, type FakeApi } from "./fake-api.ts";
+import { textOf } from "./support.ts";
 
 const BASE = process.env.LYCHEEMEM_TEST_BASE_URL?.replace(/\/+$/, "");
 const TOKEN_A = process.env.LYCHEEMEM_TEST_TOKEN_A;
@@ -81,7 +82,7 @@ for (const transport of ["mcp", "http"] as const) {
       const conversation = key.split(":").at(-1)!;
       const ctx = { channelId: "telegram", conversationId: conversation };
       await api.emit("message_received", { from: conversation, content: user, messageId: `m-${unique()}`, timestamp: Date.now() }, ctx);
-      const built = await api.emit("before_prompt_build", { prompt: user, messages: [] }, { sessionKey: key, sessionId, channelId: "telegram", agentId: "main" });
+      const built = await api.emit("before_prompt_build", { prompt: user, messages: [] }, { sessionKey: key, sessionId, channel: "telegram", agentId: "main" });
       const text = [{ type: "text", text: assistant }];
       const results = api.emitRaw("before_message_write", { message: { role: "assistant", content: text }, sessionKey: key }, { agentId: "main", sessionKey: key });
       assert.deepEqual(results, [undefined]);
@@ -158,31 +159,26 @@ for (const transport of ["mcp", "http"] as const) {
       const api = open(TOKEN_A!);
       const key = `agent:main:webchat:direct:u${unique()}`;
       const memoryId = await exchange(api, key, randomUUID(), "My cat is named Miso", "A fine name.");
-      const consolidated = await api.tool("lychee_memory_consolidate").execute("c1", { background: false });
-      assert.equal(consolidated.isError, undefined, consolidated.content[0]?.text);
+      const consolidated = await api.call("lychee_memory_consolidate", { background: false });
       assert.equal((consolidated.details as any).status, "done", JSON.stringify(consolidated.details));
-      const search = await api.tool("lychee_memory_smart_search").execute("c2", { query: "What is my cat called?", session_id: memoryId });
-      assert.equal(search.isError, undefined, search.content[0]?.text);
+      const search = await api.call("lychee_memory_smart_search", { query: "What is my cat called?", session_id: memoryId });
       const details = search.details as Record<string, any>;
       assert.equal(details.mode, "compact");
       assert.match(details.background_context, /Miso/);
-      assert.equal(search.content[0]!.type, "text");
-      assert.deepEqual(JSON.parse(search.content[0]!.text).background_context, details.background_context);
-      const raw = await api.tool("lychee_memory_search").execute("c3", { query: "cat name Miso", top_k: 3 });
-      assert.equal(raw.isError, undefined, raw.content[0]?.text);
+      // compact mode: the model reads the fused background text, the structure stays in details
+      assert.deepEqual(search.content, [{ type: "text", text: details.background_context.trim() }]);
+      assert.ok(Array.isArray(details.provenance));
+      const full = await api.call("lychee_memory_smart_search", { query: "What is my cat called?", session_id: memoryId, mode: "full" });
+      assert.equal(JSON.parse(textOf(full)).mode, "full");
+      const raw = await api.call("lychee_memory_search", { query: "cat name Miso", top_k: 3 });
       assert.equal(typeof (raw.details as any).novelty_retrieved_context, "string");
-      const fused = await api.tool("lychee_memory_synthesize").execute("c4", { user_query: "cat?", semantic_results: (raw.details as any).semantic_results });
-      assert.equal(fused.isError, undefined, fused.content[0]?.text);
+      const fused = await api.call("lychee_memory_synthesize", { user_query: "cat?", semantic_results: (raw.details as any).semantic_results });
       assert.equal(typeof (fused.details as any).kept_count, "number");
-      const appended = await api.tool("lychee_memory_append_turn").execute("c5", { role: "user", content: "Miso is three years old" });
+      const appended = await api.call("lychee_memory_append_turn", { role: "user", content: "Miso is three years old" });
       assert.equal((appended.details as any).status, "appended");
       assert.equal((appended.details as any).session_id, memoryId);
-      const bad = await api.tool("lychee_memory_smart_search").execute("c6", { query: "x", top_k: 0 });
-      assert.equal(bad.isError, true);
-      assert.match(bad.content[0]!.text, /top_k/);
-      const unknown = await api.tool("lychee_memory_consolidate").execute("c7", { session_id: `missing-${unique()}` });
-      assert.equal(unknown.isError, true);
-      assert.match(unknown.content[0]!.text, /not found/);
+      await assert.rejects(api.call("lychee_memory_smart_search", { query: "x", top_k: 0 }), { name: "ToolCallError", message: /top_k/ });
+      await assert.rejects(api.call("lychee_memory_consolidate", { session_id: `missing-${unique()}` }), { name: "ToolCallError", message: /not found/ });
     });
 
     it("tokens A and B see only their own memories", async () => {
@@ -190,19 +186,17 @@ for (const transport of ["mcp", "http"] as const) {
       const b = open(TOKEN_B!);
       const word = `zephyr${unique()}`;
       const memoryId = await exchange(a, `agent:main:webchat:direct:u${unique()}`, randomUUID(), `My secret project codename is ${word}`, "I will remember it.");
-      const done = await a.tool("lychee_memory_consolidate").execute("c", { session_id: memoryId, background: false });
-      assert.equal((done.details as any)?.status, "done", done.content[0]?.text);
-      const found = await a.tool("lychee_memory_smart_search").execute("s", { query: `project codename ${word}`, mode: "full" });
+      const done = await a.call("lychee_memory_consolidate", { session_id: memoryId, background: false });
+      assert.equal((done.details as any)?.status, "done", textOf(done));
+      const found = await a.call("lychee_memory_smart_search", { query: `project codename ${word}`, mode: "full" });
       assert.match(recalled(found.details), new RegExp(word));
-      const hidden = await b.tool("lychee_memory_smart_search").execute("s", { query: `project codename ${word}`, mode: "full" });
-      assert.equal(hidden.isError, undefined, hidden.content[0]?.text);
+      const hidden = await b.call("lychee_memory_smart_search", { query: `project codename ${word}`, mode: "full" });
       assert.doesNotMatch(recalled(hidden.details), new RegExp(word));
       assert.equal((await rest("GET", `/memory/session/${encodeURIComponent(memoryId)}`, TOKEN_B!)).status, 404);
-      const foreign = await b.tool("lychee_memory_consolidate").execute("c", { session_id: memoryId });
-      assert.equal(foreign.isError, true);
+      await assert.rejects(b.call("lychee_memory_consolidate", { session_id: memoryId }), { name: "ToolCallError", message: /not found/ });
     });
 
-    it("with the server gone, hooks resolve and warn and tools return isError", async () => {
+    it("with the server gone, hooks resolve and warn and tools throw", async () => {
       const api = createFakeApi({ baseUrl: await closedPortUrl(), apiToken: TOKEN_A, transport, timeout: 5 });
       plugin.register(api);
       const key = `agent:main:telegram:direct:u${unique()}`;
@@ -210,16 +204,12 @@ for (const transport of ["mcp", "http"] as const) {
       await api.command("new", key);
       await whenIdle(api);
       assert.ok(api.warnings().some((line) => /unreachable/.test(line)), api.warnings().join("\n"));
-      const result = await api.tool("lychee_memory_smart_search").execute("t", { query: "anything" });
-      assert.equal(result.isError, true);
-      assert.match(result.content[0]!.text, /unreachable/);
+      await assert.rejects(api.call("lychee_memory_smart_search", { query: "anything" }), { name: "ToolCallError", message: /unreachable/ });
     });
 
     it("an invalid token is reported as rejected", async () => {
       const api = open("not-a-valid-token");
-      const result = await api.tool("lychee_memory_search").execute("t", { query: "x" });
-      assert.equal(result.isError, true);
-      assert.equal(result.content[0]!.text, "LycheeMem rejected the API token");
+      await assert.rejects(api.call("lychee_memory_search", { query: "x" }), { name: "ToolCallError", message: "LycheeMem rejected the API token" });
     });
   });
 }

@@ -8,10 +8,17 @@ import { Ajv } from "ajv";
 
 import plugin, { registerPlugin, whenIdle } from "../index.ts";
 import { DEFAULT_CONFIG, resolveConfig } from "../src/config.ts";
-import { COMMAND_EVENTS, HOOK_NAMES, LIFECYCLE_HOOK_NAME } from "../src/hooks.ts";
+import {
+  BLOCKED_PROMPT_HOOK_WARNING,
+  COMMAND_EVENTS,
+  HOOK_NAMES,
+  LIFECYCLE_HOOK_NAME,
+  PROMPT_INJECTION_WARNING,
+} from "../src/hooks.ts";
+import { NOTHING_RECALLED } from "../src/tools.ts";
 import { TOOL_NAMES } from "../src/transport.ts";
 import { createFakeApi } from "./fake-api.ts";
-import { RecordingTransport } from "./support.ts";
+import { RecordingTransport, textOf } from "./support.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const manifest = JSON.parse(readFileSync(join(root, "openclaw.plugin.json"), "utf8"));
@@ -39,8 +46,9 @@ describe("registration", () => {
     const api = createFakeApi();
     registerPlugin(api, { transport: new RecordingTransport() });
     for (const tool of api.tools) {
-      assert.equal(tool.parameters.type, "object");
-      assert.equal(tool.parameters.additionalProperties, false, tool.name);
+      const parameters = tool.parameters as Record<string, unknown>;
+      assert.equal(parameters.type, "object");
+      assert.equal(parameters.additionalProperties, false, tool.name);
       assert.ok(tool.label.length > 0 && tool.description.length > 20, tool.name);
       new Ajv({ strict: false }).compile(tool.parameters);
     }
@@ -61,6 +69,51 @@ describe("registration", () => {
     assert.deepEqual(hook!.events, COMMAND_EVENTS);
     assert.equal(hook!.opts?.name, LIFECYCLE_HOOK_NAME);
     assert.ok((hook!.opts?.description ?? "").length > 0);
+  });
+
+  it("warns when the host will block before_prompt_build, and only then", () => {
+    const blocked = createFakeApi({}, {});
+    registerPlugin(blocked, { transport: new RecordingTransport() });
+    assert.deepEqual(blocked.warnings(), [BLOCKED_PROMPT_HOOK_WARNING]);
+    assert.match(BLOCKED_PROMPT_HOOK_WARNING, /plugins\.entries\.lycheemem-tools\.hooks\.allowConversationAccess=true/);
+    const denied = createFakeApi({}, { plugins: { entries: { "lycheemem-tools": { hooks: { allowConversationAccess: true, allowPromptInjection: false } } } } });
+    registerPlugin(denied, { transport: new RecordingTransport() });
+    assert.deepEqual(denied.warnings(), [PROMPT_INJECTION_WARNING]);
+    const trusted = createFakeApi();
+    registerPlugin(trusted, { transport: new RecordingTransport() });
+    assert.deepEqual(trusted.warnings(), []);
+  });
+
+  it("recall tools mark their results as network content; status tools do not", () => {
+    const api = createFakeApi();
+    registerPlugin(api, { transport: new RecordingTransport() });
+    const sources = Object.fromEntries(api.tools.map((tool) => [tool.name, tool.resultContentSource]));
+    assert.deepEqual(sources, {
+      lychee_memory_smart_search: "network",
+      lychee_memory_search: "network",
+      lychee_memory_append_turn: undefined,
+      lychee_memory_synthesize: "network",
+      lychee_memory_consolidate: undefined,
+    });
+  });
+
+  it("compact smart_search gives the model the background text and keeps the structure in details", async () => {
+    const transport = new RecordingTransport();
+    const body = { mode: "compact", background_context: " User drinks genmaicha. ", provenance: [{ score: 0.9 }] };
+    transport.reply = () => body;
+    const api = createFakeApi();
+    registerPlugin(api, { transport });
+    const compact = await api.call("lychee_memory_smart_search", { query: "tea", session_id: "s" });
+    assert.deepEqual(compact.content, [{ type: "text", text: "User drinks genmaicha." }]);
+    assert.deepEqual(compact.details, body);
+    transport.reply = () => ({ ...body, background_context: "" });
+    const empty = await api.call("lychee_memory_smart_search", { query: "tea", session_id: "s" });
+    assert.equal(textOf(empty), NOTHING_RECALLED);
+    transport.reply = () => body;
+    const full = await api.call("lychee_memory_smart_search", { query: "tea", session_id: "s", mode: "full" });
+    assert.deepEqual(JSON.parse(textOf(full)), body);
+    const raw = await api.call("lychee_memory_search", { query: "tea", session_id: "s" });
+    assert.deepEqual(JSON.parse(textOf(raw)), body);
   });
 
   it("before_message_write returns undefined synchronously", async () => {
@@ -111,11 +164,24 @@ describe("manifest", () => {
     assert.equal(manifest.version, pkg.version);
   });
 
-  it("package.json points OpenClaw at an existing entry and has no runtime deps", () => {
+  it("package.json points OpenClaw at the source entry and its compiled build, with no runtime deps", () => {
     assert.equal(pkg.type, "module");
     assert.deepEqual(pkg.openclaw.extensions, ["./index.ts"]);
     for (const entry of pkg.openclaw.extensions) assert.ok(existsSync(join(root, entry)), entry);
+    // installed packages load the JavaScript build; `npm pack` builds it (prepack)
+    assert.deepEqual(pkg.openclaw.runtimeExtensions, ["./dist/index.js"]);
+    assert.match(pkg.scripts.prepack, /npm run build/);
+    assert.ok(pkg.files.includes("dist"));
     assert.equal(pkg.dependencies, undefined);
+    assert.equal(pkg.peerDependencies, undefined);
+  });
+
+  it("the package name matches the manifest id (the host's config key)", () => {
+    assert.equal(pkg.name.replace(/^@[^/]+\//, ""), manifest.id);
+  });
+
+  it("pins the OpenClaw host it is typechecked and tested against", () => {
+    assert.match(pkg.devDependencies.openclaw, /^\d+\.\d+\.\d+$/);
   });
 });
 

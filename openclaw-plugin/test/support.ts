@@ -1,5 +1,6 @@
 /** Test helpers shared by the suites that run without a server. */
 
+import type { ToolResult } from "../src/host.ts";
 import type { CallOutcome, MemoryTransport, ToolName } from "../src/transport.ts";
 import { TransportError } from "../src/transport.ts";
 
@@ -47,3 +48,10 @@ export class FakeClock {
 }
 
 export const noSleep = async (_ms: number) => {};
+
+/** The text of a tool result's single text block (fails the test on anything else). */
+export function textOf(result: ToolResult): string {
+  const [block] = result.content;
+  if (result.content.length !== 1 || block?.type !== "text") throw new Error(`expected one text block: ${JSON.stringify(result.content)}`);
+  return block.text;
+}

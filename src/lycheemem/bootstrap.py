@@ -7,11 +7,14 @@ embedder and starts background work; ``await ctx.close()`` undoes it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from lycheemem.auth.passwords import HashingPool
+from lycheemem.auth.ratelimit import LoginRateLimiter
 from lycheemem.auth.tokens import TokenService, load_or_create_secret
 from lycheemem.auth.users import AuthService
 from lycheemem.chat.graph import build_pipeline
@@ -37,6 +40,8 @@ from lycheemem.services.operations import PipelineOperations
 from lycheemem.services.sessions import MemoryService
 from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
+from lycheemem.storage.permissions import secure_data_dir
+from lycheemem.storage.reconcile import reconcile, repair_unindexed
 from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
@@ -130,6 +135,7 @@ class AppContext:
     manage: ManagementService = field(init=False)
     longdoc_settings: Any = None
     longdoc: Any = None
+    _reconciler: asyncio.Task[None] | None = None
 
     @property
     def mode(self) -> str:
@@ -139,7 +145,8 @@ class AppContext:
     async def open(self) -> None:
         """Open storage and providers and wire the services."""
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        for loose in secure_data_dir(settings.data_dir, settings.db_path):
+            log.warning("%s is accessible to other users; run chmod go-rwx on it", loose)
         if self.llm is not None and hasattr(self.llm, "observer"):
             self.llm.observer = self.metrics.observe_llm
         self.tokens = build_token_counter()
@@ -161,6 +168,8 @@ class AppContext:
             dim=self.embedder.dim,
             strategy=settings.vector_search,
             cache_mb=settings.vector_cache_mb,
+            ann_min_rows=settings.ann_min_rows,
+            spill_dir=settings.data_dir / "vector-spill",
         )
         await self.vectors.open()
         secret = load_or_create_secret(settings.jwt_secret, settings.data_dir)
@@ -170,6 +179,14 @@ class AppContext:
             require_auth=settings.require_auth,
             allow_registration=settings.allow_registration,
             clock=self.clock,
+            limiter=LoginRateLimiter(
+                address_free=settings.login_failures_per_address,
+                username_free=settings.login_failures_per_username,
+            ),
+            hashing=HashingPool(
+                concurrency=settings.password_hash_concurrency,
+                queue=settings.password_hash_queue,
+            ),
         )
         sessions = SqliteSessionStore(self.db)
         working_memory = WorkingMemoryManager(
@@ -266,10 +283,34 @@ class AppContext:
                 embed_batch=settings.embedding_batch_size,
             ),
         )
+        # Rows a crash left without vectors are searchable again before the first request.
+        repaired = await repair_unindexed(
+            self.db, self.vectors, self.embedder, batch_size=settings.embedding_batch_size
+        )
+        if repaired:
+            log.warning("re-embedded %d rows left without vectors by a crash", repaired)
         await self.worker.start()
         await self._open_longdoc()
+        self._reconciler = asyncio.create_task(self._reconcile_loop(), name="lycheemem-reconcile")
         self.ready = True
         log.info("LycheeMem ready (%s mode, data dir %s)", self.mode, settings.data_dir)
+
+    async def _reconcile_loop(self) -> None:
+        """Full reconciliation after startup, then every ``reconcile_interval_s`` (0 = once)."""
+        interval = self.settings.reconcile_interval_s
+        while True:
+            try:
+                await reconcile(
+                    self.db,
+                    self.vectors,
+                    self.embedder,
+                    batch_size=self.settings.embedding_batch_size,
+                )
+            except Exception:  # a failed pass is retried at the next interval
+                log.exception("storage reconciliation failed")
+            if not interval:
+                return
+            await asyncio.sleep(interval)
 
     async def _open_longdoc(self) -> None:
         from lycheemem.longdoc import LongDocService, load_longdoc_settings
@@ -284,6 +325,10 @@ class AppContext:
     async def close(self) -> None:
         """Stop background work and close storage; safe after a failed ``open``."""
         self.ready = False
+        reconciler = self._reconciler
+        if reconciler is not None:
+            reconciler.cancel()
+            await asyncio.gather(reconciler, return_exceptions=True)
         chat = getattr(self, "chat", None)
         if chat is not None:
             await chat.drain(timeout=self.settings.shutdown_grace_s)
@@ -301,6 +346,9 @@ class AppContext:
         db = getattr(self, "db", None)
         if db is not None:
             await db.close()
+        auth = getattr(self, "auth", None)
+        if auth is not None:
+            auth.close()
 
     async def readiness_checks(self) -> dict[str, str]:
         """The ``/ready`` checks (API.md §9)."""

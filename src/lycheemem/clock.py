@@ -18,7 +18,8 @@ def format_ts(moment: datetime) -> str:
 def parse_ts(value: str) -> datetime:
     """Parse an ISO-8601 timestamp; a value without an offset is read as UTC.
 
-    Raises ``ValueError`` for anything that is not ISO-8601.
+    Raises ``ValueError`` for anything that is not ISO-8601 or cannot be shifted to UTC
+    (an offset at the calendar's edge).
     """
     text = value.strip()
     if text.endswith(("Z", "z")):
@@ -26,7 +27,10 @@ def parse_ts(value: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"timestamp {value!r} is outside the calendar in UTC") from exc
 
 
 class Clock:

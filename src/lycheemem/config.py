@@ -7,6 +7,7 @@ listed in ``.env.example`` (a test enforces it).
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,6 +64,20 @@ class Settings(BaseSettings):
     jwt_secret: str = ""
     jwt_expire_hours: int = Field(168, ge=1, le=720)
     metrics_token: str = ""
+    # Forwarded headers (X-Forwarded-For) are believed only from these peers: comma-separated
+    # addresses or CIDR networks of your reverse proxies. Empty = the TCP peer is the client.
+    trusted_proxies: str = ""
+    # Failed logins allowed per client address (any usernames) and per username (any
+    # addresses) within 15 minutes before exponential backoff (30 s doubling, at most 5 min).
+    login_failures_per_address: int = Field(20, ge=1, le=10_000)
+    login_failures_per_username: int = Field(10, ge=1, le=10_000)
+    # argon2 hashing runs on this many threads; at most password_hash_queue more logins wait,
+    # further ones get 429 at once, so a login flood never starves other requests.
+    password_hash_concurrency: int = Field(1, ge=1, le=16)
+    password_hash_queue: int = Field(32, ge=0, le=10_000)
+    # Open MCP sessions per caller (user, or client address for anonymous callers); a caller
+    # at the cap loses its least recently used session to the new one.
+    mcp_sessions_per_caller: int = Field(64, ge=1, le=10_000)
 
     # llm
     llm_model: str = Field("", validation_alias=_alias("LLM_MODEL", "LLM_MODEL"))
@@ -119,7 +134,10 @@ class Settings(BaseSettings):
     skill_top_k: int = Field(3, ge=1, le=20)
     skill_reuse_threshold: float = Field(0.85, ge=0, le=1)
     vector_search: Literal["auto", "exact", "ann"] = "auto"
+    # RAM budget of the vector cache, all tenants together (least recently used evicted).
     vector_cache_mb: int = Field(1024, ge=1)
+    # From this many rows a tenant's vectors are searched through an in-process IVF whose
+    # full rows are memory-mapped from disk, instead of an exact in-RAM matrix ("auto").
     ann_min_rows: int = Field(50_000, ge=1)
     extra_tool_names: str = ""
 
@@ -130,13 +148,16 @@ class Settings(BaseSettings):
     consolidate_batch_chars: int = Field(12_000, ge=500)
     consolidate_context_turns: int = Field(4, ge=0, le=50)
     dedup_threshold: float = Field(0.92, ge=0, le=1)
-    fusion_similarity: float = Field(0.80, ge=0, le=1)
+    fusion_similarity: float = Field(0.75, ge=0, le=1)
     fusion_max_group: int = Field(8, ge=2, le=32)
     hierarchy_max_levels: int = Field(3, ge=1, le=6)
     job_max_attempts: int = Field(3, ge=1, le=20)
     worker_concurrency: int = Field(1, ge=1, le=16)
     sync_consolidate_timeout_s: float = Field(600, gt=0)
     redact_secrets: bool = True
+    # Re-embed rows a crash left without vectors and drop vectors whose row is gone: at
+    # startup, then every this many seconds (0 = at startup only).
+    reconcile_interval_s: float = Field(900, ge=0)
     timezone: str = "UTC"
 
     @field_validator("jwt_secret")
@@ -155,6 +176,18 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_parse(cls, value: str) -> str:
+        import ipaddress
+
+        for part in _split(value):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {part!r}") from exc
         return value
 
     @model_validator(mode="after")
@@ -187,6 +220,11 @@ class Settings(BaseSettings):
     def allowed_host_list(self) -> list[str]:
         """Host allow-list for ``/mcp`` as a list."""
         return _split(self.allowed_hosts)
+
+    @property
+    def trusted_proxy_networks(self) -> list[IPv4Network | IPv6Network]:
+        """``LYCHEEMEM_TRUSTED_PROXIES`` as networks (a bare address is a /32 or /128)."""
+        return [ip_network(part, strict=False) for part in _split(self.trusted_proxies)]
 
     @property
     def extra_tool_list(self) -> list[str]:

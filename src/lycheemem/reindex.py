@@ -13,12 +13,12 @@ import asyncio
 import logging
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from lycheemem.clock import Clock
 from lycheemem.config import Settings
 from lycheemem.domain.ports import Embedder
-from lycheemem.storage.lance.vector_index import TABLES, LanceVectorIndex, VectorRow
+from lycheemem.storage.lance.vector_index import TABLES, LanceVectorIndex
+from lycheemem.storage.reconcile import embed_rows, mark_indexed_rows
 from lycheemem.storage.sqlite import admin as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
@@ -48,39 +48,6 @@ def _drop_vector_tables(path: Path) -> None:
             connection.drop_table(table)
 
 
-def _item_rows(table: str, rows: list[Any], matrix: Any) -> list[VectorRow]:
-    count = len(rows)
-    return [
-        VectorRow(
-            item_id=row[_ID_COLUMNS[table]],
-            user_id=row["user_id"],
-            vector=matrix[n],
-            normalized_vector=matrix[count + n],
-            memory_type=row["memory_type"],
-            level=row["level"] if table == "composite_records" else 0,
-            expired=bool(row["expired"]),
-        )
-        for n, row in enumerate(rows)
-    ]
-
-
-async def _mark(store: SqliteSemanticStore, table: str, ids: list[str]) -> None:
-    empty: list[str] = []
-    await store.mark_indexed(
-        record_ids=ids if table == "memory_records" else empty,
-        composite_ids=ids if table == "composite_records" else empty,
-        skill_ids=ids if table == "skills" else empty,
-    )
-
-
-async def _embed_rows(table: str, rows: list[Any], embedder: Embedder) -> list[VectorRow]:
-    if table == "skills":
-        matrix = await embedder.embed([row["intent"] for row in rows], kind="document")
-        return [VectorRow(r["skill_id"], r["user_id"], matrix[n]) for n, r in enumerate(rows)]
-    texts = [r["semantic_text"] for r in rows] + [r["normalized_text"] for r in rows]
-    return _item_rows(table, rows, await embedder.embed(texts, kind="document"))
-
-
 async def _rebuild_table(
     table: str, db: Database, vectors: LanceVectorIndex, embedder: Embedder, batch_size: int
 ) -> int:
@@ -93,9 +60,9 @@ async def _rebuild_table(
         )
         if not rows:
             return done
-        batch = await _embed_rows(table, rows, embedder)
+        batch = await embed_rows(table, rows, embedder)
         await vectors.upsert(table, batch)
-        await _mark(store, table, [row.item_id for row in batch])
+        await mark_indexed_rows(store, table, [row.item_id for row in batch])
         done += len(rows)
         after = rows[-1]["id"]
         log.info("reindexed %d rows of %s", done, table)

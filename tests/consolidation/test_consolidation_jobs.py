@@ -19,7 +19,7 @@ async def _wait_done(ctx: Any, session: str, timeout: float = 15.0) -> dict[str,
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         last = await ctx.service.last_consolidation(user_id="", session_id=session)
-        if last["status"] not in ("pending", "none"):
+        if last["status"] not in ("pending", "running", "none"):
             return last
         assert asyncio.get_running_loop().time() < deadline, last
         await asyncio.sleep(0.05)

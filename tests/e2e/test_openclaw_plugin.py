@@ -8,7 +8,6 @@ Skipped only when node/npm or the plugin's ``node_modules`` are missing
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -19,9 +18,9 @@ import pytest
 
 # The live-server helper of the MCP tests (tests/mcp has no package, like every test folder).
 sys.path.append(str(Path(__file__).resolve().parents[1] / "mcp"))
+sys.path.append(str(Path(__file__).resolve().parent))
 from mcp_support import run_server, skip_unless_ci  # noqa: E402
-
-PLUGIN_DIR = Path(__file__).resolve().parents[2] / "openclaw-plugin"
+from openclaw_support import PLUGIN_DIR, node_env  # noqa: E402
 
 
 def _missing_tooling() -> str | None:
@@ -41,13 +40,11 @@ def test_openclaw_plugin_suite(tmp_path: Path) -> None:
     if reason:
         skip_unless_ci(reason)
     with run_server(tmp_path) as live:
-        env = {
-            **os.environ,
-            "LYCHEEMEM_TEST_BASE_URL": live.base,
-            "LYCHEEMEM_TEST_TOKEN_A": live.register("plugin-user-a"),
-            "LYCHEEMEM_TEST_TOKEN_B": live.register("plugin-user-b"),
-            "NO_COLOR": "1",
-        }
+        env = node_env(
+            LYCHEEMEM_TEST_BASE_URL=live.base,
+            LYCHEEMEM_TEST_TOKEN_A=live.register("plugin-user-a"),
+            LYCHEEMEM_TEST_TOKEN_B=live.register("plugin-user-b"),
+        )
         completed = subprocess.run(
             ["npm", "test", "--silent"],
             cwd=PLUGIN_DIR,

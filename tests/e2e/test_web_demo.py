@@ -1,8 +1,11 @@
 """The web demo's browser suite (INTEGRATIONS.md §5.3) against a real memory-only server.
 
-Builds nothing: ``scripts/prepare-demo-tests.sh`` (run by ``make test``) installs Chromium and
-builds ``web-demo/dist``. This test serves that build from a live uvicorn server on 127.0.0.1
-with a temp data dir and runs ``npm run test:e2e`` in ``web-demo/`` against it.
+The node suite runs one scenario at desktop (1280x800) and phone (390x844) sizes and a short
+tablet one, checks every screen with axe-core and saves screenshots in
+``web-demo/test-results/``. Builds nothing: ``scripts/prepare-demo-tests.sh`` (run by
+``make test``) installs Chromium, runs ``npm ci`` and builds ``web-demo/dist``. This test
+serves that build from a live uvicorn server on 127.0.0.1 with a temp data dir and runs
+``npm run test:e2e`` in ``web-demo/`` against it.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ def _demo_dir() -> Path:
 def _skip_reason(demo_dir: Path) -> str | None:
     if shutil.which("node") is None or shutil.which("npm") is None:
         return "node and npm are required for the browser suite"
-    if not (DEMO / "node_modules" / "playwright-core").is_dir():
-        return "web-demo/node_modules is missing: run scripts/prepare-demo-tests.sh"
+    for package in ("playwright-core", "axe-core"):
+        if not (DEMO / "node_modules" / package).is_dir():
+            return f"web-demo/node_modules/{package} is missing: run scripts/prepare-demo-tests.sh"
     if not (demo_dir / "index.html").is_file():
         return f"{demo_dir} is not built: run `make demo` or scripts/prepare-demo-tests.sh"
     if _chromium() is None:
@@ -48,7 +52,7 @@ def _skip_reason(demo_dir: Path) -> str | None:
     return None
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_browser_suite(tmp_path: Path) -> None:
     demo_dir = _demo_dir().resolve()
     reason = _skip_reason(demo_dir)
@@ -68,7 +72,7 @@ def test_browser_suite(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=540,
             check=False,
         )
     output = f"{result.stdout}\n{result.stderr}"

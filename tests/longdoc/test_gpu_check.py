@@ -83,11 +83,12 @@ def test_rows_and_plot_from_a_real_run(tmp_path: Path) -> None:
         "--backend=heuristic",
         "--lengths=8000",
         "--methods=lychee,memagent",
+        "--fillers=synthetic",
         "--questions=1",
         f"--out={tmp_path}",
     ]
     subprocess.run(command, check=True, env=env, capture_output=True, timeout=240)
-    results = json.loads((tmp_path / "results.json").read_text())
+    results = json.loads((tmp_path / "results.json").read_text())["synthetic"]
     assert len(results[0]["methods"]["lychee"]["questions"]) == 1
     rows = gpu_check.summarize(results)
     assert [row["method"] for row in rows] == ["lychee", "memagent"]

@@ -26,8 +26,13 @@ async def _context(
     open_context, rounds: int, fillers: int = 0, **replies: Any
 ) -> tuple[Any, ScriptedLLM]:
     llm = ScriptedLLM(purpose_script({"extract": echo_extraction, "fuse": FUSE, **replies}))
+    # Fusion at 0.8 keeps the three deploy steps apart, so they fill a top 3 on their own.
     ctx = await open_context(
-        llm=llm, planner="heuristic", auto_consolidate=False, reflection_rounds=rounds
+        llm=llm,
+        planner="heuristic",
+        auto_consolidate=False,
+        reflection_rounds=rounds,
+        fusion_similarity=0.8,
     )
     notes = [f"Deploy note {n}: the billing api changelog lists item {n}." for n in range(fillers)]
     for text in [*DEPLOY_STEPS, *notes, CONSTRAINT]:

@@ -13,6 +13,10 @@ import pytest
 from lycheemem.domain import ports
 from lycheemem.domain.models import CompositeRecord, Skill, UsageLog
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
+from lycheemem.storage.postgres.jobs import PgJobStore
+from lycheemem.storage.postgres.sessions import PgSessionStore
+from lycheemem.storage.postgres.users import PgUserStore
+from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite import admin
 from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
@@ -33,6 +37,11 @@ IMPLEMENTATIONS = [
     (ports.UsageStore, SqliteUsageStore),
     (ports.UserStore, SqliteUserStore),
     (ports.CatalogStore, SqliteCatalogStore),
+    # the PostgreSQL backend so far (storage/postgres; the rest is listed in DECISIONS.md)
+    (ports.SessionStore, PgSessionStore),
+    (ports.VectorIndex, PgVectorIndex),
+    (ports.JobStore, PgJobStore),
+    (ports.UserStore, PgUserStore),
 ]
 
 

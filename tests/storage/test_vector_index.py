@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from lycheemem.errors import ConfigError, EmbeddingMismatch, StorageError
-from lycheemem.storage.lance.cache import COARSE_MIN_ROWS, TenantMatrix, VectorCache, unit_rows
+from lycheemem.storage.lance.cache import (
+    COARSE_MIN_ROWS,
+    IvfMatrix,
+    TenantMatrix,
+    VectorCache,
+    unit_rows,
+)
 from lycheemem.storage.lance.vector_index import LanceVectorIndex, VectorRow
 
 DIM = 16
@@ -515,3 +521,125 @@ def test_small_matrices_stay_exact() -> None:
     before = matrix.nbytes
     assert matrix.search(queries, 10) == matrix.search(queries, 10, exact=True)
     assert matrix.nbytes == before
+
+
+# --- in-process IVF of big tenants ---------------------------------------------------------
+
+
+def ivf_matrix(count: int, spill_dir: Path | None = None) -> tuple[IvfMatrix, np.ndarray]:
+    vectors = clustered_vectors(count, dim=64)
+    ids = [f"r{i}" for i in range(count)]
+    return IvfMatrix.build(ids, vectors, spill_dir=spill_dir), vectors
+
+
+def test_ivf_search_agrees_with_the_exact_scan_and_scores_exactly(tmp_path: Path) -> None:
+    matrix, vectors = ivf_matrix(6000, tmp_path / "spill")
+    queries = unit_rows(vectors[:40] + 0.5 * clustered_vectors(40, dim=64, seed=1))
+
+    found = matrix.search(queries, 10)
+    exact = matrix.search(queries, 10, exact=True)
+
+    assert matrix.clusters >= 16 and matrix.probes() < matrix.clusters
+    overlap = [
+        len({i for i, _ in a} & {i for i, _ in b}) / 10 for a, b in zip(found, exact, strict=True)
+    ]
+    assert np.mean(overlap) >= 0.9
+    for item_id, score in found[0]:
+        assert score == pytest.approx(float(vectors[int(item_id[1:])] @ queries[0]), abs=1e-5)
+    assert [s for _, s in found[0]] == sorted((s for _, s in found[0]), reverse=True)
+    assert matrix.get("r17") == pytest.approx(vectors[17], abs=1e-6)
+
+
+def test_ivf_keeps_rows_out_of_ram_and_leaves_no_files(tmp_path: Path) -> None:
+    spill = tmp_path / "spill"
+    matrix, vectors = ivf_matrix(6000, spill)
+
+    exact = TenantMatrix.from_arrays([f"r{i}" for i in range(6000)], vectors)
+
+    assert isinstance(matrix._matrix, np.memmap)
+    assert exact.nbytes - matrix.nbytes > vectors.nbytes  # the rows are not counted as RAM
+    assert list(spill.iterdir()) == []  # the mapped file is unlinked at once
+
+
+def test_ivf_sees_writes_replacements_removals_and_expiry(tmp_path: Path) -> None:
+    matrix, vectors = ivf_matrix(4000, tmp_path)
+    fresh = unit_rows(-vectors[5])[0]
+    matrix.put("new", fresh)
+    assert matrix.search(fresh[None, :], 1)[0][0][0] == "new"
+
+    matrix.put("r9", fresh)  # a replaced vector that moves to another cluster
+    assert {i for i, _ in matrix.search(fresh[None, :], 2)[0]} == {"new", "r9"}
+    assert "r9" not in {i for i, _ in matrix.search(vectors[9][None, :], 3)[0]}
+
+    matrix.set_expired("new", True)
+    assert "new" not in {i for i, _ in matrix.search(fresh[None, :], 5)[0]}
+    assert matrix.search(fresh[None, :], 1, include_expired=True)[0][0][0] in {"new", "r9"}
+
+    for row in range(1500):  # enough removals to regroup the rows
+        matrix.remove(f"r{row}")
+    assert len(matrix) == 4000 + 1 - 1500
+    assert matrix.search(vectors[100][None, :], 1)[0][0][0] != "r100"
+    assert matrix.search(vectors[3999][None, :], 1)[0][0][0] == "r3999"
+    assert matrix.search(fresh[None, :], 1, include_expired=True)[0][0][0] == "new"
+
+
+def test_ivf_regroups_a_large_tail_of_new_rows(tmp_path: Path) -> None:
+    matrix, _ = ivf_matrix(3000, tmp_path)
+    extra = clustered_vectors(2500, dim=64, seed=5)
+    for i, vector in enumerate(extra):
+        matrix.put(f"n{i}", vector)
+
+    assert matrix._sorted > 3000  # the tail was folded into the cluster order
+    assert len(matrix) == 5500
+    found = matrix.search(extra[:20], 1)
+    assert sum(hits[0][0] == f"n{i}" for i, hits in enumerate(found)) >= 19
+
+
+@pytest.mark.anyio
+async def test_auto_uses_ivf_from_ann_min_rows_and_exact_below(tmp_path: Path) -> None:
+    index = LanceVectorIndex(
+        tmp_path / "lance", dim=64, ann_min_rows=2000, spill_dir=tmp_path / "spill"
+    )
+    await index.open()
+    big = clustered_vectors(2500, dim=64, seed=2)
+    small = clustered_vectors(300, dim=64, seed=3)
+    await index.upsert(RECORDS, rows_for("big", big))
+    await index.upsert(RECORDS, rows_for("small", small, prefix="s"))
+
+    big_hits = await index.search(RECORDS, "big", big[[42]], k=3)
+    small_hits = await index.search(RECORDS, "small", small[[7]], k=3)
+    kinds = {entry["user_id"]: entry["kind"] for entry in await index.cache_info()}
+    await index.upsert(RECORDS, [VectorRow(item_id="late", user_id="big", vector=-big[42])])
+    late = await index.search(RECORDS, "big", -big[[42]], k=1)
+    await index.delete(RECORDS, "big", ["r42"])
+    gone = await index.search(RECORDS, "big", big[[42]], k=3)
+    leaked = await index.search(RECORDS, "small", big[[42]], k=300)
+    await index.close()
+
+    assert kinds == {"big": "ivf", "small": "exact"}
+    assert big_hits[0][0] == ("r42", pytest.approx(1.0, abs=1e-5))
+    assert small_hits[0][0] == ("s7", pytest.approx(1.0, abs=1e-5))
+    assert late[0][0][0] == "late"
+    assert "r42" not in {item_id for item_id, _ in gone[0]}
+    assert len(leaked[0]) == 300 and all(item_id.startswith("s") for item_id, _ in leaked[0])
+
+
+@pytest.mark.anyio
+async def test_cache_budget_is_shared_by_tenants_and_evicts_the_oldest(tmp_path: Path) -> None:
+    # 1 MiB holds one tenant's 500 x 256-d exact matrix (~0.7 MiB with headroom), not two.
+    index = LanceVectorIndex(tmp_path / "lance", dim=256, cache_mb=1)
+    await index.open()
+    for user in ("alice", "bob"):
+        vectors = clustered_vectors(500, seed=len(user))
+        await index.upsert(RECORDS, rows_for(user, vectors, prefix=user[0]))
+
+    await index.search(RECORDS, "alice", clustered_vectors(1, seed=9), k=3)
+    first = {entry["user_id"] for entry in await index.cache_info() if entry["rows"]}
+    hits = await index.search(RECORDS, "bob", clustered_vectors(500, seed=3)[[5]], k=1)
+    info = await index.cache_info()
+    await index.close()
+
+    assert first == {"alice"}
+    assert {entry["user_id"] for entry in info if entry["rows"]} == {"bob"}
+    assert sum(entry["bytes"] for entry in info) <= 1024 * 1024
+    assert hits[0][0] == ("b5", pytest.approx(1.0, abs=1e-5))

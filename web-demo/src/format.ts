@@ -39,6 +39,17 @@ export const MEMORY_TYPE_COLORS: Record<string, string> = {
 
 export const typeColor = (memoryType: string): string => MEMORY_TYPE_COLORS[memoryType] ?? "#868e96";
 
+export const NETWORK_MESSAGE = "Can't reach the LycheeMem server. Check your connection and that the server is running, then try again.";
+
+/** A message a person can read: fetch's "Failed to fetch" becomes a sentence about the connection. */
 export function errorText(error: unknown): string {
+  if (error instanceof TypeError) return NETWORK_MESSAGE;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** "7 Dec 2026" for an ISO date or timestamp; "" when it is not a date. */
+export function shortDate(value: string | null | undefined): string {
+  if (!value) return "";
+  const date = new Date(value.length === 10 ? `${value}T12:00:00` : value);
+  return Number.isNaN(date.getTime()) ? "" : date.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
 }

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from lycheemem.domain.text.limits import MAX_OFFSET, check_json_value, supported_utc
+
 __all__ = [
+    "AccountDelete",
     "LoginCreate",
     "MePublic",
     "SessionId",
@@ -22,14 +26,14 @@ SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return None if value is None else supported_utc(value)
 
 
+# Outside the supported range (memory/limits.py) a timestamp is a 422 naming its field.
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+# Client JSON objects: finite numbers only, nested at most MAX_JSON_DEPTH levels.
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_value)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 
 class _Request(BaseModel):
@@ -38,19 +42,29 @@ class _Request(BaseModel):
     model_config = ConfigDict(str_strip_whitespace=True, extra="ignore")
 
 
+# Passwords are kept exactly as typed: surrounding spaces are part of the secret.
+Password = Annotated[str, StringConstraints(strip_whitespace=False)]
+
+
 class UserCreate(_Request):
-    """Body of ``POST /auth/register``."""
+    """Body of ``POST /auth/register``; the password is kept as typed (no trimming)."""
 
     username: str = Field(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=8, max_length=128)
+    password: Password = Field(min_length=8, max_length=128)
     display_name: str | None = Field(default=None, max_length=64)
 
 
 class LoginCreate(_Request):
-    """Body of ``POST /auth/login``."""
+    """Body of ``POST /auth/login``; the password is compared as typed."""
 
     username: str = Field(min_length=1, max_length=128)
-    password: str = Field(min_length=1, max_length=128)
+    password: Password = Field(min_length=1, max_length=128)
+
+
+class AccountDelete(_Request):
+    """Body of ``DELETE /auth/me``: the account's password, as confirmation."""
+
+    password: Password = Field(min_length=1, max_length=128)
 
 
 class TokenPublic(BaseModel):
@@ -84,7 +98,7 @@ class TurnCreate(_Request):
     turn_id: str | None = Field(default=None, min_length=1, max_length=128)
     created_at: UtcDatetime | None = None
     speaker: str | None = Field(default=None, max_length=64)
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
 
 
 class TurnAppended(BaseModel):
@@ -144,9 +158,9 @@ class SynthesizeCreate(_Request):
     """Body of ``POST /memory/synthesize``."""
 
     user_query: str = Field(min_length=1, max_length=100_000)
-    semantic_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
-    graph_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
-    skill_results: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    semantic_results: list[JsonObject] = Field(default_factory=list, max_length=50)
+    graph_results: list[JsonObject] = Field(default_factory=list, max_length=50)
+    skill_results: list[JsonObject] = Field(default_factory=list, max_length=50)
 
 
 class SkillReusePlanItem(BaseModel):
@@ -168,7 +182,7 @@ class ReasonCreate(_Request):
     user_query: str = Field(min_length=1, max_length=100_000)
     background_context: str = Field(default="", max_length=200_000)
     skill_reuse_plan: list[SkillReusePlanItem] = Field(default_factory=list, max_length=10)
-    retrieved_skills: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    retrieved_skills: list[JsonObject] = Field(default_factory=list, max_length=50)
     append_to_session: bool = True
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import jwt
 
+from lycheemem.domain.text.limits import MAX_SUPPORTED_TS
 from lycheemem.errors import InvalidToken
 
 __all__ = ["IssuedToken", "TokenService", "load_or_create_secret"]
@@ -49,19 +50,26 @@ class IssuedToken:
 
 
 class TokenService:
-    """Issues and verifies LycheeMem JWTs (claims ``sub, username, iat, exp, iss``)."""
+    """Issues and verifies LycheeMem JWTs (claims ``sub, username, ver, iat, exp, iss``).
+
+    ``ver`` is the user's token version when the token was issued; a token whose ``ver``
+    is below the stored version has been revoked (a token without it counts as 0).
+    """
 
     def __init__(self, secret: str, *, expire_hours: int) -> None:
         self._secret = secret
         self._lifetime = timedelta(hours=expire_hours)
 
-    def issue(self, *, user_id: str, username: str, now: datetime | None = None) -> IssuedToken:
-        """Sign a token for ``user_id`` valid for the configured lifetime."""
+    def issue(
+        self, *, user_id: str, username: str, version: int = 0, now: datetime | None = None
+    ) -> IssuedToken:
+        """Sign a token for ``user_id`` (token version ``version``) valid for the lifetime."""
         issued = (now or datetime.now(UTC)).replace(microsecond=0)
         expires = issued + self._lifetime
         claims = {
             "sub": user_id,
             "username": username,
+            "ver": version,
             "iat": int(issued.timestamp()),
             "exp": int(expires.timestamp()),
             "iss": ISSUER,
@@ -85,4 +93,8 @@ class TokenService:
             raise InvalidToken("Invalid token") from exc
         if not isinstance(claims.get("sub"), str) or not claims["sub"]:
             raise InvalidToken("Invalid token")
+        expires = claims["exp"]
+        # A forged or foreign token may carry an expiry no calendar can hold.
+        if not isinstance(expires, int) or not 0 < expires < MAX_SUPPORTED_TS.timestamp():
+            raise InvalidToken("Invalid token: exp is outside the supported range")
         return claims

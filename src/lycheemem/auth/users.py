@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from lycheemem.auth.passwords import hash_password, verify_password
+from lycheemem.auth.passwords import HashingPool, hash_password
 from lycheemem.auth.ratelimit import LoginRateLimiter
 from lycheemem.auth.tokens import IssuedToken, TokenService
 from lycheemem.clock import Clock, format_ts
@@ -15,6 +15,7 @@ from lycheemem.domain.models import User
 from lycheemem.domain.ports import UserStore
 from lycheemem.errors import (
     AuthError,
+    Forbidden,
     InvalidCredentials,
     InvalidToken,
     RateLimited,
@@ -66,8 +67,10 @@ class AuthService:
         allow_registration: bool,
         clock: Clock | None = None,
         limiter: LoginRateLimiter | None = None,
+        hashing: HashingPool | None = None,
     ) -> None:
         self._users = users
+        self.hashing = hashing or HashingPool(concurrency=1, queue=32)
         self.tokens = tokens
         self.require_auth = require_auth
         self._allow_registration = allow_registration
@@ -84,27 +87,31 @@ class AuthService:
             username=username,
             display_name=display_name or username,
             created_at=self._clock.now_iso(),
-            password_hash=hash_password(password),
+            password_hash=await self.hashing.hash(password),
         )
         await self._users.create(user)
-        return Session(user, self.tokens.issue(user_id=user.user_id, username=user.username))
+        return Session(user, self._issue(user))
 
     async def login(self, *, username: str, password: str, client: str) -> Session:
-        """Check credentials (rate limited per username and client address)."""
+        """Check credentials, rate limited per client address and per username.
+
+        Unknown users cost one verification of a dummy hash, like a wrong password.
+        """
         retry_after = self._limiter.retry_after(username, client)
         if retry_after:
             raise RateLimited("Too many failed logins; try again later", retry_after)
         user = await self._users.by_username(username)
-        if user is None:
-            verify_password(_DUMMY_HASH, password)
-            ok = False
-        else:
-            ok = verify_password(user.password_hash, password)
+        ok = await self.hashing.verify(user.password_hash if user else _DUMMY_HASH, password)
         if not ok or user is None:
             self._limiter.failed(username, client)
             raise InvalidCredentials("Invalid username or password")
         self._limiter.succeeded(username, client)
-        return Session(user, self.tokens.issue(user_id=user.user_id, username=user.username))
+        return Session(user, self._issue(user))
+
+    def _issue(self, user: User) -> IssuedToken:
+        return self.tokens.issue(
+            user_id=user.user_id, username=user.username, version=user.token_version
+        )
 
     async def caller_from_header(self, authorization: str | None) -> Caller:
         """Resolve an ``Authorization`` header value to a caller (API.md §1.2)."""
@@ -123,6 +130,8 @@ class AuthService:
         user = await self._cached_user(claims["sub"])
         if user is None:
             raise InvalidToken("The user of this token no longer exists")
+        if claims.get("ver", 0) != user.token_version:
+            raise InvalidToken("This token has been revoked")
         expires = datetime.fromtimestamp(int(claims["exp"]), tz=self._clock.now().tzinfo)
         return Caller(user.user_id, user.username, user.display_name, expires)
 
@@ -139,8 +148,32 @@ class AuthService:
         return user
 
     def forget_user(self, user_id: str) -> None:
-        """Drop a cached user (called when an account is deleted)."""
+        """Drop a cached user so the next request reads the account again."""
         self._cache.pop(user_id, None)
+
+    async def revoke_tokens(self, user_id: str) -> None:
+        """Invalidate every token issued so far to ``user_id``, effective immediately."""
+        await self._users.bump_token_version(user_id)
+        self.forget_user(user_id)
+
+    async def confirm_password(self, user_id: str, password: str) -> User:
+        """The account of ``user_id`` if ``password`` is its password; ``Forbidden`` if not."""
+        user = await self._users.by_id(user_id)
+        if user is None:
+            raise InvalidToken("The user of this token no longer exists")
+        if not await self.hashing.verify(user.password_hash, password):
+            raise Forbidden("The password does not match")
+        return user
+
+    async def delete_user(self, user_id: str) -> None:
+        """Revoke the account's tokens and delete its row (its data is deleted by the caller)."""
+        await self.revoke_tokens(user_id)
+        await self._users.delete(user_id)
+        self.forget_user(user_id)
+
+    def close(self) -> None:
+        """Stop the hashing threads."""
+        self.hashing.close()
 
     async def user(self, user_id: str) -> User | None:
         """The stored account of ``user_id``."""

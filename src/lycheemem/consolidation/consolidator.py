@@ -9,6 +9,7 @@ commit (records, expiries, composites, skills, watermark) → vectors.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -40,7 +41,7 @@ from lycheemem.domain.ports import LLM, Embedder, SemanticStore, SessionStore, V
 from lycheemem.domain.prompts import MEMORY_ONLY_HEADER
 from lycheemem.domain.text.redact import contains_secret
 from lycheemem.domain.text.terms import canon, composite_id_for, record_id_for
-from lycheemem.errors import SessionGone
+from lycheemem.errors import LLMError, SessionGone, StorageError
 
 __all__ = ["ConsolidationSettings", "Consolidator", "cut_batches"]
 
@@ -48,6 +49,10 @@ log = logging.getLogger(__name__)
 DEDUP_NEIGHBOURS = 5
 RELATED_RECORDS = 8
 CONFLICT_SIMILARITY = 0.85
+# An update cue ("now", "moved to", "no longer" ...) makes a correction likely, so a less
+# similar neighbour still counts (MEMORY.md §12.5).
+CUE_CONFLICT_SIMILARITY = 0.75
+CLAIM_NEIGHBOURS = 12
 # A new skill this close (cosine) to a stored one updates it instead of adding a twin.
 SKILL_DEDUP_SIMILARITY = 0.85
 LEVEL_UP_SIMILARITY = 0.75
@@ -66,7 +71,7 @@ class ConsolidationSettings:
     batch_chars: int = 12_000
     context_turns: int = 4
     dedup_threshold: float = 0.92
-    fusion_similarity: float = 0.80
+    fusion_similarity: float = 0.75
     fusion_max_group: int = 8
     max_levels: int = 3
     timezone: str = "UTC"
@@ -91,6 +96,7 @@ class JobReport:
     has_novelty: bool | None = None
     llm_calls: int = 0
     steps: list[dict[str, Any]] = field(default_factory=list)
+    skipped_turns: list[dict[str, Any]] = field(default_factory=list)
 
     def as_result(self, status: str, **extra: Any) -> dict[str, Any]:
         """The API shape of this report with ``status``."""
@@ -113,6 +119,7 @@ class JobReport:
             "skipped_reason": None,
             "steps": self.steps,
             "llm_calls": self.llm_calls,
+            "skipped_turns": self.skipped_turns,
             "error": None,
         }
         result.update(extra)
@@ -139,13 +146,28 @@ def cut_batches(turns: Sequence[Turn], *, max_turns: int, max_chars: int) -> lis
     return batches
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Failures that another attempt may not meet: provider, storage and I/O trouble.
+
+    Anything else (a date no calendar holds, a value the code cannot handle) fails the
+    same way every time, so on a job's last attempt the offending turn is skipped.
+    """
+    return isinstance(exc, LLMError | StorageError | sqlite3.Error | OSError | TimeoutError)
+
+
 def is_memory_echo(turn: Turn) -> bool:
     """Whether ``turn`` is a memory-only answer: stored memories read back, not new knowledge.
 
     Consolidating it would turn recalled memories (and the question quoted in them) into
     fresh records and skills of their own.
     """
-    return turn.role == "assistant" and turn.content.lstrip().startswith(MEMORY_ONLY_HEADER)
+    if turn.role != "assistant":
+        return False
+    answer = (turn.metadata or {}).get("answer")
+    if isinstance(answer, dict) and answer.get("mode") == "memory_only":
+        return True
+    # Turns stored before the label moved into the metadata still carry it in the text.
+    return turn.content.lstrip().startswith(MEMORY_ONLY_HEADER)
 
 
 def _stated_at(turns: Sequence[Turn], now: str) -> str:
@@ -234,15 +256,55 @@ class Consolidator:
                 job.retrieved_context,
                 self._clock.now_iso(),
             )
-            await self._run_batch(
-                batch, report, f"batch {number}/{len(batches)}", user_name, force=job.force
-            )
+            label = f"batch {number}/{len(batches)}"
+            try:
+                await self._run_batch(batch, report, label, user_name, force=job.force)
+            except SessionGone:
+                raise
+            except Exception as exc:
+                if job.attempts < job.max_attempts or is_transient(exc):
+                    raise
+                # Last attempt: one bad turn must not block every later turn of the session.
+                await self._isolate(job, batch, report, label, user_name)
             earlier = (earlier + batch_turns)[-self.settings.context_turns :]
             report.turns_consolidated += len(batch_turns)
             report.watermark = batch_turns[-1].turn_index + 1
         novel = report.has_novelty is not False
         status = "done" if novel or job.force else "skipped"
         return report.as_result(status, skipped_reason=None if novel else "no_novelty")
+
+    async def _isolate(
+        self, job: Job, batch: _Batch, report: JobReport, label: str, user_name: str | None
+    ) -> None:
+        """Consolidate ``batch`` one turn at a time, skipping the turns that fail for good."""
+        for turn in batch.turns:
+            single = _Batch(
+                batch.user_id,
+                batch.session_id,
+                [turn],
+                batch.context,
+                batch.known,
+                self._clock.now_iso(),
+            )
+            try:
+                await self._run_batch(single, report, label, user_name, force=job.force)
+            except SessionGone:
+                raise
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("skipping turn %d of a session: %s", turn.turn_index, error)
+                await self._store.skip_turn(
+                    user_id=job.user_id,
+                    session_id=job.session_id,
+                    turn_index=turn.turn_index,
+                    job_id=job.job_id,
+                    error=error,
+                    now=self._clock.now_iso(),
+                )
+                report.skipped_turns.append({"turn_index": turn.turn_index, "error": error})
+                self._step(report, "skip", f"{label}: turn {turn.turn_index}", time.perf_counter())
 
     async def _context_turns(self, job: Job, watermark: int) -> list[Turn]:
         count = self.settings.context_turns
@@ -456,20 +518,55 @@ class Consolidator:
         )
         related = await self._store.records(batch.user_id, related_ids)
         related = {k: v for k, v in related.items() if not v.expired}
-        if not related:
-            await self._cluster(batch, report, {})
-            return
         if self._llm is not None:
-            close = _closest(hits, related, fresh_ids)
-            judged = _close_fresh(hits, close, fresh_ids)
-            if judged:
-                # Only a new record with a close neighbour can be a duplicate or a conflict;
-                # the others are added, and grouped by similarity as in any other batch.
-                await self._llm_fuse(batch, report, close, judged)
+            if related:
+                close = _closest(hits, related, fresh_ids)
+                judged = _close_fresh(hits, close, fresh_ids)
+                if judged:
+                    # Only a new record with a close neighbour can be a duplicate or a
+                    # conflict; the others are added, and grouped by similarity as in any
+                    # other batch.
+                    await self._llm_fuse(batch, report, close, judged)
+            else:
+                judged = []
+            # A correction the model left as "add" (or one inside this batch, which the
+            # model never compares) still supersedes what it corrects.
+            await self._resolve_conflicts(batch, report, hits, fresh_ids, related, claims_only=True)
             await self._cluster(batch, report, {}, skip=set(judged))
             return
         await self._resolve_conflicts(batch, report, hits, fresh_ids, related)
         await self._cluster(batch, report, related)
+
+    async def _claim_neighbours(
+        self, batch: _Batch, fresh_ids: list[str]
+    ) -> dict[str, list[MemoryRecord]]:
+        """Active stored records near each new record that states a claim (wider than the
+        fusion neighbours: the record it corrects may read quite differently)."""
+        claiming = [
+            i
+            for i in fresh_ids
+            if i in batch.fresh
+            and (
+                fusion.claim_of(batch.fresh[i].semantic_text)
+                or fusion.UPDATE_CUE.search(batch.fresh[i].semantic_text)
+            )
+        ]
+        if not claiming:
+            return {}
+        queries = np.stack([batch.vectors[i][0] for i in claiming])
+        hits = await self._vectors.search(
+            "memory_records", batch.user_id, queries, k=CLAIM_NEIGHBOURS
+        )
+        ids = list(dict.fromkeys(item_id for row in hits for item_id, _ in row))
+        found = await self._store.records(batch.user_id, ids)
+        return {
+            record_id: [
+                found[item_id]
+                for item_id, _ in row
+                if item_id in found and not found[item_id].expired and item_id not in batch.fresh
+            ]
+            for record_id, row in zip(claiming, hits, strict=True)
+        }
 
     async def _resolve_conflicts(
         self,
@@ -478,24 +575,79 @@ class Consolidator:
         hits: list[list[tuple[str, float]]],
         fresh_ids: list[str],
         related: dict[str, MemoryRecord],
+        *,
+        claims_only: bool = False,
     ) -> None:
+        """Newer statements supersede older ones about the same subject and attribute.
+
+        New records are taken in turn order; each is compared with the records of earlier
+        turns of this batch and with stored neighbours. A claim match (``fusion.supersedes``)
+        always counts; without ``claims_only`` a near-identical statement that differs in a
+        number, a date or a negation counts too (more readily after an update cue).
+        """
+        claim_neighbours = await self._claim_neighbours(batch, fresh_ids)
+        earlier: list[str] = []
         for position, record_id in enumerate(fresh_ids):
-            record = batch.fresh[record_id]
-            if record.memory_type not in fusion.CONFLICT_TYPES:
+            record = batch.fresh.get(record_id)
+            if record is None or record.memory_type not in fusion.CONFLICT_TYPES:
                 continue
-            for item_id, score in hits[position]:
-                target = related.get(item_id)
-                if (
-                    target is None
-                    or target.memory_type != record.memory_type
-                    or score < CONFLICT_SIMILARITY
-                ):
-                    continue
-                if fusion.conflicts(record.semantic_text, target.semantic_text):
-                    self._conflict_update(batch, target, record, "newer statement wins")
-                    report.records_updated += 1
-                    report.records_expired += 1
-                    break
+            target = self._claim_target(batch, record, earlier, claim_neighbours.get(record_id))
+            if target is None and not claims_only:
+                target = self._similar_target(batch, record, hits[position], related)
+            if target is not None:
+                self._conflict_update(batch, target, record, "newer statement wins")
+                report.records_updated += 1
+                report.records_expired += 1
+                continue
+            earlier.append(record_id)
+
+    def _claim_target(
+        self,
+        batch: _Batch,
+        record: MemoryRecord,
+        earlier: list[str],
+        neighbours: list[MemoryRecord] | None,
+    ) -> MemoryRecord | None:
+        """The most recent record (earlier in this batch, else stored) that ``record``
+        corrects by claim; None when there is none."""
+        candidates = [batch.fresh[i] for i in reversed(earlier) if i in batch.fresh]
+        candidates += [batch.touched.get(r.record_id, r) for r in neighbours or ()]
+        for candidate in candidates:
+            if candidate.expired or candidate.memory_type not in fusion.CONFLICT_TYPES:
+                continue
+            if fusion.supersedes(record.semantic_text, candidate.semantic_text):
+                return candidate
+        for candidate in candidates:
+            if candidate.expired or candidate.memory_type not in fusion.CONFLICT_TYPES:
+                continue
+            if fusion.updates(record.semantic_text, candidate.semantic_text):
+                return candidate
+        return None
+
+    def _similar_target(
+        self,
+        batch: _Batch,
+        record: MemoryRecord,
+        row: list[tuple[str, float]],
+        related: dict[str, MemoryRecord],
+    ) -> MemoryRecord | None:
+        """A near-identical stored statement of the same type that ``record`` contradicts
+        in a number, a date or a negation."""
+        cue = fusion.UPDATE_CUE.search(record.semantic_text) is not None
+        threshold = CUE_CONFLICT_SIMILARITY if cue else CONFLICT_SIMILARITY
+        for item_id, score in row:
+            target = related.get(item_id)
+            if target is None or score < threshold:
+                continue
+            # With an update cue the type may differ ("booked flight X on the 12th", an
+            # event, is corrected by "now flies Y on the 13th", a fact).
+            if target.memory_type != record.memory_type and not (
+                cue and target.memory_type in fusion.CONFLICT_TYPES
+            ):
+                continue
+            if fusion.conflicts(record.semantic_text, target.semantic_text):
+                return target
+        return None
 
     def _conflict_update(
         self,

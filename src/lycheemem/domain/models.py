@@ -78,6 +78,7 @@ class User:
     display_name: str
     created_at: str
     password_hash: str = ""
+    token_version: int = 0
 
 
 @dataclass(slots=True)

@@ -365,6 +365,11 @@ class SemanticStore(Protocol):
         """Queue the usage log and retrieval counters without waiting; False if not queued."""
         ...
 
+    async def skipped_turns(self, user_id: str, *, limit: int = 10) -> dict[str, object]:
+        """``{"count": n, "recent": [...]}``: how many of the caller's turns consolidation
+        skipped, and the latest ``limit`` of them (session, turn index, job, error, time)."""
+        ...
+
     async def term_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Active record count and per-term document frequency in the caller's memory."""
         ...
@@ -378,6 +383,12 @@ class SemanticStore(Protocol):
         self, *, record_ids: Sequence[str], composite_ids: Sequence[str], skill_ids: Sequence[str]
     ) -> None:
         """Flag rows whose vectors are now in the vector index."""
+        ...
+
+    async def skip_turn(
+        self, *, user_id: str, session_id: str, turn_index: int, job_id: str, error: str, now: str
+    ) -> None:
+        """Record that consolidation gave up on one turn and move the watermark past it."""
         ...
 
 
@@ -397,8 +408,12 @@ class VectorIndex(Protocol):
         column: str = "vector",
         k: int,
         include_expired: bool = False,
+        exact: bool = False,
     ) -> list[list[tuple[str, float]]]:
-        """Per query row, the tenant's top ``k`` ``(id, cosine)``, best first."""
+        """Per query row, the tenant's top ``k`` ``(id, cosine)``, best first.
+
+        ``exact`` bypasses an approximate index (to measure its recall).
+        """
         ...
 
     async def get_vectors(
@@ -521,6 +536,10 @@ class UsageStore(Protocol):
         """The caller's usage log, or None."""
         ...
 
+    async def session_feedback(self, user_id: str, session_id: str) -> dict[str, str]:
+        """``{log_id: feedback}`` for the labelled logs of the caller's session."""
+        ...
+
 
 class UserStore(Protocol):
     """Accounts (usernames are unique case-insensitively)."""
@@ -535,6 +554,14 @@ class UserStore(Protocol):
 
     async def by_id(self, user_id: str) -> User | None:
         """The user with this id, or None."""
+        ...
+
+    async def bump_token_version(self, user_id: str) -> int | None:
+        """Increase the user's token version (revoking earlier tokens); None if no such user."""
+        ...
+
+    async def delete(self, user_id: str) -> bool:
+        """Delete the account row; False when it did not exist."""
         ...
 
 

@@ -7,13 +7,14 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from lycheemem.api.deps import CallerDep
+from lycheemem.domain.text.limits import check_json_value
 from lycheemem.errors import LycheeMemError
 from lycheemem.longdoc.models import AskResult, DocumentInfo
 from lycheemem.longdoc.service import LongDocService
@@ -32,12 +33,16 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/longdoc", tags=["longdoc"])
 
 
+# Plain JSON only: finite numbers, nested at most 32 levels.
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_value)]
+
+
 class DocumentCreate(BaseModel):
     """Body of ``POST /longdoc/documents``."""
 
     title: str = Field(min_length=1, max_length=500)
     text: str = Field(min_length=1)
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     chunk_tokens: int | None = Field(default=None, ge=128, le=65_536)
     ratio: int | None = Field(default=None, ge=1, le=32)
 

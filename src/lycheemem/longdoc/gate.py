@@ -1,57 +1,66 @@
-"""The gate's cheap first stage: query coverage by BM25, nudged by embedding similarity.
+"""The gate's cheap first stage: anchors rare in this document, chained through the memory.
 
-The pre-score of a chunk is the share of the query's informative BM25 mass that the chunk
-matches (1.0 = it holds every informative query term once), plus a small bonus when its
-vector stands out from the other chunks'. Two queries are scored, the question's terms and
-the working memory's entities and numbers, and the better coverage counts. Terms found
-only in chunks already read carry no information for finding the next chunk and are
-left out, which is what makes the gate state-aware: once the memory names the entity
-of a first hop, the chunk with the second hop covers most of the memory query. The
-reference mass never drops below one rare-term match, so once the rare terms are read a
-chunk that only shares a common name does not look relevant. The second stage (the
-model's P(yes)) lives in the runner; for the model-free backend the pre-score itself is
-the probability.
+Real prose shares ordinary words with any question ("key", "town", "lives"), so counting
+shared words lets most of a real document through. The pre-score therefore separates the
+query into two kinds of terms:
+
+- **anchors**: the question's named entities (capitalised words; every question term
+  when the question names none) plus the entities the working memory reached from them
+  (entity chaining: a hop's new entity, once read, drives the next gate round). Only
+  anchors that *discriminate in this document* count: a term's BM25 IDF over the
+  document's own chunks must be at least half the IDF of a term found in one chunk.
+  That is the per-document calibration: "Project" in a document where half the chunks
+  say "project" is not an anchor, "Heron" found in one chunk is.
+- **plain terms**: the other question words, which only rank chunks.
+
+Pre-score of a chunk = sum over the anchors it holds of ``idf / idf(unique)`` (1.0 for
+an anchor found nowhere else) + at most ``PLAIN_SHARE`` for its BM25 coverage of the
+plain terms + a small bonus when its note's vector stands out (dense side). With the
+model-free backend the pre-score is the gate probability, so a chunk opens (>= 0.5) when
+it holds one discriminating anchor and never on plain words or the vector alone. A chunk
+already read counts only the anchors that are new since it was read, so it is read again
+only when the chain has reached something it mentions. The second stage (the model's
+P(yes)) lives in the runner and judges every chunk above the recall-safe cut.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from lycheemem.longdoc.models import BankChunk
-from lycheemem.longdoc.text import entity_terms, terms
+from lycheemem.longdoc.text import entity_spans, linked_terms, split_sentences, terms
 
 __all__ = [
+    "ANCHOR_FLOOR",
+    "PLAIN_SHARE",
     "GateIndex",
-    "memory_weights",
+    "GateQuery",
+    "build_query",
     "prescore_probability",
-    "query_weights",
     "recall_candidates",
 ]
 
 _K1 = 1.2
 _B = 0.75
-# The embedding only nudges: +0.05 per robust standard deviation above the typical chunk.
+# An anchor discriminates when its IDF is at least this share of a unique term's IDF.
+ANCHOR_FLOOR = 0.5
+# Plain question words can add at most this much: never enough to open a chunk alone.
+PLAIN_SHARE = 0.25
+# The embedding only nudges: +0.05 per robust standard deviation above the typical note.
 _COSINE_BONUS = 0.05
 _COSINE_FLOOR = 0.02
 
 
-def query_weights(question: str) -> dict[str, float]:
-    """Weights of the question query: every content term of the question, weight 1."""
-    return dict.fromkeys(terms(question), 1.0)
+@dataclass(frozen=True, slots=True)
+class GateQuery:
+    """What the gate looks for: anchor terms (each may open a chunk) and plain terms."""
 
-
-def memory_weights(memory: str) -> dict[str, float]:
-    """Weights of the memory query: the memory's entities and numbers, weight 1.
-
-    These are what a next hop is about; the memory's ordinary words are left out so that
-    a long memory does not dilute them.
-    """
-    found = entity_terms(memory)
-    found.update(term for term in terms(memory) if any(ch.isdigit() for ch in term))
-    return dict.fromkeys(sorted(found), 1.0)
+    anchors: frozenset[str]
+    plain: frozenset[str]
 
 
 def _robust_z(values: np.ndarray, keep: np.ndarray, floor: float) -> np.ndarray:
@@ -65,10 +74,11 @@ def _robust_z(values: np.ndarray, keep: np.ndarray, floor: float) -> np.ndarray:
 
 
 class GateIndex:
-    """An in-memory BM25 index over chunk term counts plus the chunk vectors.
+    """Document frequencies and BM25 postings over the chunks' terms, plus the note vectors.
 
-    Promises: ``prescore`` returns one finite float per chunk (a z-score: 0 is a typical
-    chunk, higher means more related to the query), deterministic for equal inputs.
+    Promises: ``prescore`` returns one finite float per chunk, >= 0, deterministic for
+    equal inputs; ``weight(term)`` is in ``[0, 1]`` (1 for a term found in one chunk, 0
+    for an unknown one).
     """
 
     def __init__(self, chunks: Sequence[BankChunk], vectors: np.ndarray) -> None:
@@ -86,53 +96,101 @@ class GateIndex:
             term: (np.array(ids, dtype=np.int64), np.array(tfs, dtype=np.float32))
             for term, (ids, tfs) in postings.items()
         }
+        self._unique_idf = self._idf(1)
 
     def _idf(self, df: int) -> float:
         return math.log(1 + (self.n_chunks - df + 0.5) / (df + 0.5))
 
-    def coverage(self, weights: dict[str, float], exclude: Collection[int] = ()) -> np.ndarray:
-        """Share of the informative query mass each chunk matches (BM25, tf-saturated).
+    def weight(self, term: str) -> float:
+        """The term's IDF over this document's chunks, relative to a unique term's."""
+        posting = self._postings.get(term)
+        if posting is None or self._unique_idf <= 0:
+            return 0.0
+        return self._idf(len(posting[0])) / self._unique_idf
 
-        A term is informative unless every chunk holding it is in ``exclude``; the
-        reference mass is what one match of every informative term would score, and at
-        least what one match of a term found in a single chunk scores.
+    def discriminates(self, term: str) -> bool:
+        """True when ``term`` is in the document and rare enough to anchor the gate.
+
+        A term found in at most two chunks always is (in a three-chunk document IDF
+        alone would call a name that links two chunks common).
         """
+        posting = self._postings.get(term)
+        if posting is None:
+            return False
+        return len(posting[0]) <= 2 or self.weight(term) >= ANCHOR_FLOOR
+
+    def _plain_coverage(self, plain: frozenset[str]) -> np.ndarray:
+        """Share of the plain terms' IDF mass each chunk matches (BM25, tf-saturated)."""
         scores = np.zeros(self.n_chunks, dtype=np.float32)
-        excluded = set(exclude)
         reference = 0.0
-        for term, weight in weights.items():
+        for term in plain:
             posting = self._postings.get(term)
             if posting is None:
                 continue
             ids, tfs = posting
-            if excluded and excluded.issuperset(ids.tolist()):
-                continue
             idf = self._idf(len(ids))
-            scores[ids] += weight * idf * tfs * (_K1 + 1) / (tfs + self._norm[ids])
-            reference += weight * idf
+            scores[ids] += idf * tfs * (_K1 + 1) / (tfs + self._norm[ids])
+            reference += idf
         if reference <= 0:
             return scores
-        return np.minimum(scores / max(reference, self._idf(1)), 1.0)
+        return np.minimum(scores / max(reference, self._unique_idf), 1.0)
 
     def prescore(
         self,
-        question: dict[str, float],
-        memory: dict[str, float],
+        query: GateQuery,
         query_vector: np.ndarray,
-        exclude: Collection[int] = (),
+        seen: Mapping[int, frozenset[str]] | None = None,
     ) -> np.ndarray:
-        """Best of question and memory coverage, plus a small bonus when the chunk's vector
-        stands out; about ``[0, 1.2]``. ``exclude`` (chunks already read) is left out of the
-        statistics and of what counts as informative.
+        """Anchor weight held + a share of plain coverage + a dense nudge, per chunk.
+
+        ``seen`` maps chunks already read to the anchors they were read with: such a
+        chunk scores only the anchors that are new since, and nothing else.
         """
-        score = np.maximum(self.coverage(question, exclude), self.coverage(memory, exclude))
-        if self._vectors.shape[0] != self.n_chunks or not np.any(query_vector):
-            return score
-        keep = np.ones(self.n_chunks, dtype=bool)
-        keep[list(exclude)] = False
-        cosine = self._vectors @ np.asarray(query_vector, dtype=np.float32)
-        z = np.clip(_robust_z(cosine, keep, _COSINE_FLOOR), 0.0, 4.0)
-        return (score + _COSINE_BONUS * z).astype(np.float32)
+        seen = seen or {}
+        anchor = np.zeros(self.n_chunks, dtype=np.float32)
+        for term in query.anchors:
+            posting = self._postings.get(term)
+            if posting is not None:
+                anchor[posting[0]] += max(self.weight(term), ANCHOR_FLOOR)
+        score = anchor + PLAIN_SHARE * self._plain_coverage(query.plain)
+        if self._vectors.shape[0] == self.n_chunks and np.any(query_vector):
+            keep = np.ones(self.n_chunks, dtype=bool)
+            keep[list(seen)] = False
+            cosine = self._vectors @ np.asarray(query_vector, dtype=np.float32)
+            score += _COSINE_BONUS * np.clip(_robust_z(cosine, keep, _COSINE_FLOOR), 0.0, 4.0)
+        for chunk_index, before in seen.items():
+            score[chunk_index] = sum(
+                max(self.weight(term), ANCHOR_FLOOR)
+                for term in query.anchors - before
+                if chunk_index in self._posting_set(term)
+            )
+        return score.astype(np.float32)
+
+    def _posting_set(self, term: str) -> set[int]:
+        posting = self._postings.get(term)
+        return set() if posting is None else set(posting[0].tolist())
+
+
+def build_query(question: str, memory: str, index: GateIndex) -> GateQuery:
+    """The gate query for ``question`` given the working memory (entity chaining).
+
+    Seeds are the rarest word of each name in the question and its numbers, or all its
+    terms when it names nothing found in the document;
+    anchors are the discriminating seeds plus every discriminating entity the memory
+    reaches from them (see :func:`linked_terms`), so unrelated sentences in the memory
+    add nothing.
+    """
+    question_terms = set(terms(question))
+    # of a name like "Project Heron" only its rarest word anchors: "project" may be common
+    seeds = {max(span, key=index.weight) for span in entity_spans(question)}
+    seeds.update(t for t in question_terms if any(ch.isdigit() for ch in t))
+    named = any(index.discriminates(t) for t in seeds)
+    if not named:
+        seeds = question_terms
+    anchors = linked_terms(
+        seeds, split_sentences(memory), allow=index.discriminates, any_case=not named
+    )
+    return GateQuery(frozenset(anchors), frozenset(question_terms - anchors))
 
 
 def prescore_probability(score: float) -> float:
@@ -143,8 +201,8 @@ def prescore_probability(score: float) -> float:
 def recall_candidates(scores: np.ndarray, *, recall_cut: float, min_candidates: int) -> set[int]:
     """Chunks the model must judge: every pre-score >= ``recall_cut`` plus the best few.
 
-    The cut is recall-safe by design: it only removes chunks that look like the bulk of
-    the document; anything standing out, or among the top few, goes to the model.
+    The cut is recall-safe by design: it only removes chunks that hold no anchor and
+    little of the question; anything standing out, or among the top few, goes to the model.
     """
     chosen = {int(i) for i in np.flatnonzero(scores >= recall_cut)}
     if min_candidates > 0:

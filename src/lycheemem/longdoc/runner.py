@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,9 +19,9 @@ from lycheemem.errors import ValidationFailed
 from lycheemem.longdoc.backends.base import Completion, Judgement, LongDocModel
 from lycheemem.longdoc.gate import (
     GateIndex,
-    memory_weights,
+    GateQuery,
+    build_query,
     prescore_probability,
-    query_weights,
     recall_candidates,
 )
 from lycheemem.longdoc.models import AskResult, BankChunk, MemoryStep, Method, OpenedChunk
@@ -134,12 +134,14 @@ async def run_method(
 
 
 # -- shared steps --------------------------------------------------------------
-async def _prescore(run: _Run, memory: str, opened: Collection[int] = ()) -> np.ndarray:
+async def _prescore(
+    run: _Run, memory: str, seen: Mapping[int, frozenset[str]] | None = None
+) -> tuple[GateQuery, np.ndarray]:
+    """The gate query for the current memory and every chunk's pre-score under it."""
+    query = build_query(run.options.question, memory, run.bank.index)
     text = f"{run.options.question}\n{memory}".strip()
     vector = (await run.embedder.embed([text], kind="query"))[0]
-    return run.bank.index.prescore(
-        query_weights(run.options.question), memory_weights(memory), vector, exclude=opened
-    )
+    return query, run.bank.index.prescore(query, vector, seen)
 
 
 async def _read(run: _Run, chunk_index: int, memory: str, content: str) -> str:
@@ -167,13 +169,15 @@ class _ScanState:
     memory: str = ""
     version: int = 0
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    query: GateQuery = field(default_factory=lambda: GateQuery(frozenset(), frozenset()))
     judged_at: dict[int, int] = field(default_factory=dict)
-    opened: set[int] = field(default_factory=set)
+    # chunk read -> the anchors it was read with (it is read again only for new anchors)
+    read_with: dict[int, frozenset[str]] = field(default_factory=dict)
 
 
 async def _lychee(run: _Run) -> str:
     state = _ScanState()
-    state.scores = await _prescore(run, "")
+    state.query, state.scores = await _prescore(run, "")
     for pass_number in range(1, run.options.gate_passes + 1):
         version_before = state.version
         await _scan_pass(run, state, pass_number)
@@ -213,10 +217,14 @@ def _next_window(run: _Run, state: _ScanState, position: int) -> list[int]:
     candidates = recall_candidates(
         state.scores, recall_cut=run.options.recall_cut, min_candidates=run.options.min_candidates
     )
+    # a chunk already read comes back only when the chain reached a new anchor in it
+    # (its pre-score then counts just those anchors): a hop read before its link was known
     pending = sorted(
         i
         for i in candidates
-        if i > position and i not in state.opened and state.judged_at.get(i) != state.version
+        if i > position
+        and state.judged_at.get(i) != state.version
+        and (i not in state.read_with or state.scores[i] > 0)
     )
     return pending[: run.options.gate_window]
 
@@ -234,8 +242,9 @@ async def _judge(run: _Run, state: _ScanState, window: list[int]) -> list[float]
 async def _open(run: _Run, state: _ScanState, chunk_index: int, score: float) -> bool:
     """Read one chunk into memory; True when the memory changed (then re-gate).
 
-    A chunk whose reading leaves the memory unchanged is only marked as judged, so it is
-    read again if a later memory makes it useful (a second hop met before the first).
+    The chunk is remembered with the anchors known once it is read (including those its
+    own content added), so it comes back only for an anchor that a later chunk adds: a
+    hop that sits in a chunk read before the hop's link was known.
     """
     run.opened.append(OpenedChunk(chunk_index, round(score, 4)))
     if run.options.read == "raw":
@@ -243,14 +252,18 @@ async def _open(run: _Run, state: _ScanState, chunk_index: int, score: float) ->
     else:
         content = run.bank.chunks[chunk_index].note
     new_memory = await _read(run, chunk_index, state.memory, content)
-    if new_memory == state.memory:
+    changed = new_memory != state.memory
+    if changed:
+        state.memory = new_memory
+        state.version += 1
+        state.query = build_query(run.options.question, new_memory, run.bank.index)
+    else:
         state.judged_at[chunk_index] = state.version
-        return False
-    state.opened.add(chunk_index)
-    state.memory = new_memory
-    state.version += 1
-    state.scores = await _prescore(run, new_memory, state.opened)
-    return True
+    previous = state.read_with.get(chunk_index, frozenset())
+    state.read_with[chunk_index] = previous | state.query.anchors
+    if changed:
+        state.query, state.scores = await _prescore(run, new_memory, state.read_with)
+    return changed
 
 
 # -- baselines -------------------------------------------------------------------
@@ -271,7 +284,7 @@ async def _memagent(run: _Run) -> str:
 
 async def _rag(run: _Run) -> str:
     """Hybrid top-k chunks (no memory), concatenated in document order, one answer call."""
-    scores = await _prescore(run, "")
+    _, scores = await _prescore(run, "")
     top = sorted(int(i) for i in np.argsort(-scores, kind="stable")[: run.options.rag_top_k])
     texts = await run.bank.raw_texts()
     for chunk_index in top:

@@ -179,6 +179,17 @@ class LongDocService:
         if not await self._bank.delete_document(user_id, doc_id):
             raise DocumentNotFound(doc_id)
 
+    async def delete_user(self, user_id: str) -> int:
+        """Delete every document of ``user_id`` (jobs stopped, chunks and vectors gone)."""
+        deleted = 0
+        while True:
+            docs, _ = await self._bank.list_documents(user_id, offset=0, limit=100)
+            if not docs:
+                return deleted
+            for doc in docs:
+                await self.delete_document(user_id, doc.doc_id)
+                deleted += 1
+
     async def wait_ready(
         self, user_id: str, doc_id: str, *, timeout_s: float = 600
     ) -> DocumentInfo:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable, Iterable
 
 from lycheemem.domain.ports import TokenCounter
 
 __all__ = [
     "STOPWORDS",
+    "entity_spans",
     "entity_terms",
+    "link_terms",
+    "linked_terms",
+    "named_terms",
     "sentence_spans",
     "split_sentences",
     "term_counts",
@@ -48,6 +53,20 @@ def term_counts(text: str) -> Counter[str]:
     return Counter(terms(text))
 
 
+def entity_spans(text: str) -> list[list[str]]:
+    """Lower-cased words of each capitalised span, as :func:`entity_terms` finds them."""
+    spans = []
+    for sentence in split_sentences(text):
+        for match in _ENTITY.finditer(sentence):
+            words = match.group(0).split()
+            if match.start() == 0:
+                words = words[1:]
+            kept = [w.lower() for w in words if w.lower() not in STOPWORDS and len(w) > 1]
+            if kept:
+                spans.append(kept)
+    return spans
+
+
 def entity_terms(text: str) -> set[str]:
     """Lower-cased words of capitalised spans that are not the first word of a sentence."""
     found: set[str] = set()
@@ -58,6 +77,59 @@ def entity_terms(text: str) -> set[str]:
                 words = words[1:]
             found.update(w.lower() for w in words if w.lower() not in STOPWORDS and len(w) > 1)
     return found
+
+
+def link_terms(sentence: str) -> set[str]:
+    """What a sentence can hand on along a chain: its entity terms and its numbers."""
+    found = entity_terms(sentence)
+    found.update(term for term in terms(sentence) if any(ch.isdigit() for ch in term))
+    return found
+
+
+def named_terms(sentence: str) -> set[str]:
+    """Lower-cased words written with a capital (sentence-initial ones too) and numbers."""
+    return {
+        word.lower()
+        for word in (match.group(0) for match in _WORD.finditer(sentence))
+        if word[0].isupper() or any(ch.isdigit() for ch in word)
+    }
+
+
+def linked_terms(
+    seeds: Iterable[str],
+    sentences: Iterable[str],
+    *,
+    allow: Callable[[str], bool] | None = None,
+    any_case: bool = False,
+) -> set[str]:
+    """The seeds plus every entity reachable from them through ``sentences``.
+
+    A sentence is linked when it names a term already linked (written with a capital,
+    or a number; any spelling when ``any_case``, for questions that name no entity); a
+    linked sentence hands on its :func:`link_terms`. Repeats until nothing new is
+    linked, so a chain of facts (A->B, B->C, C->D) is followed whatever its order, and
+    a sentence that merely uses "project" does not link to "Project Heron". ``allow``
+    restricts which terms may link (for example only terms rare in the document).
+    """
+
+    def usable(term: str) -> bool:
+        return allow is None or allow(term)
+
+    match = (lambda text: set(terms(text))) if any_case else named_terms
+    pending = [(match(sentence), link_terms(sentence)) for sentence in sentences]
+    linked = {term for term in seeds if usable(term)}
+    grew = True
+    while grew and pending:
+        grew = False
+        rest = []
+        for words, hand_on in pending:
+            if words & linked:
+                linked.update(term for term in hand_on if usable(term))
+                grew = True
+            else:
+                rest.append((words, hand_on))
+        pending = rest
+    return linked
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -23,11 +23,15 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, InputRequiredResult
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lycheemem import __version__
+from lycheemem.api.deps import client_address
+from lycheemem.errors import InvalidToken
 from lycheemem.mcp.auth import AnonymousShim, JwtTokenVerifier
+from lycheemem.mcp.quota import SessionQuota
 from lycheemem.mcp.tools import MemoryTools, describe_validation, one_line
 
 if TYPE_CHECKING:
@@ -42,6 +46,8 @@ MCP_PATH = "/mcp"
 MCP_MAX_BODY_BYTES = 4 * 1024 * 1024
 SESSION_IDLE_TIMEOUT_S = 30 * 60
 MAX_SESSIONS = 10_000
+# A caller at its session cap may replace a session idle this long; fresher ones mean 429.
+EVICT_IDLE_S = 30.0
 
 INSTRUCTIONS = (
     "LycheeMem keeps long-term memory across conversations for the signed-in user. Before "
@@ -146,6 +152,30 @@ def build_server(ctx: AppContext, settings: Settings, anonymous_token: str | Non
     return MountedMcp(server=server, tools=names)
 
 
+def _caller_key(ctx: AppContext, settings: Settings) -> Callable[[Scope], str | None]:
+    """Who opens an MCP session, for the per-caller quota: the token's subject, or the
+    client address of an anonymous caller; None leaves the request to the SDK (401)."""
+    proxies = settings.trusted_proxy_networks
+
+    def identify(scope: Scope) -> str | None:
+        request = Request(scope)
+        authorization = request.headers.get("authorization")
+        if authorization is None:
+            if settings.require_auth:
+                return None
+            return f"anonymous@{client_address(request, proxies)}"
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not ctx.ready:
+            return None
+        try:
+            claims = ctx.auth.tokens.verify(token.strip())
+        except InvalidToken:
+            return None
+        return f"user:{claims['sub']}"
+
+    return identify
+
+
 def mount_mcp(app: FastAPI, ctx: AppContext, settings: Settings) -> MountedMcp:
     """Build the MCP server and mount it at ``/``; call after every router is added."""
     anonymous_token = None if settings.require_auth else secrets.token_urlsafe(32)
@@ -164,5 +194,12 @@ def mount_mcp(app: FastAPI, ctx: AppContext, settings: Settings) -> MountedMcp:
     )
     if anonymous_token is not None:
         asgi = AnonymousShim(asgi, anonymous_token)
+    asgi = SessionQuota(
+        asgi,
+        per_caller=settings.mcp_sessions_per_caller,
+        idle_s=SESSION_IDLE_TIMEOUT_S,
+        evict_idle_s=EVICT_IDLE_S,
+        identify=_caller_key(ctx, settings),
+    )
     app.mount("/", McpEndpoint(asgi, lambda: app.router.routes))
     return mounted

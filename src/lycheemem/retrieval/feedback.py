@@ -115,6 +115,10 @@ class FeedbackService:
         """Store the start of the answer on the usage log (off the response path)."""
         await self._usage.set_response_excerpt(user_id, log_id, response[:EXCERPT_CHARS])
 
+    async def session_labels(self, *, user_id: str, session_id: str) -> dict[str, str]:
+        """``{usage_log_id: feedback}`` for the labelled retrievals of the caller's session."""
+        return await self._usage.session_feedback(user_id, session_id)
+
     async def get_log(self, *, user_id: str, log_id: str) -> UsageLog | None:
         """The caller's usage log, or None (tests and diagnostics)."""
         return await self._usage.get(user_id, log_id)

@@ -162,7 +162,8 @@ class ConsolidationService:
             return result
         result = job_result(job)
         if job.status in ("queued", "running"):
-            result["status"] = "pending"
+            # A claimed job says so: "pending" only while it still waits in the queue.
+            result["status"] = "running" if job.status == "running" else "pending"
         result.update(
             created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at
         )

@@ -98,6 +98,7 @@ class ManagementService:
     ) -> None:
         self.catalog = catalog
         self.semantic = semantic
+        self._import_locks: dict[str, asyncio.Lock] = {}
         self.vectors = vectors
         self.jobs = jobs
         self.working_memory = working_memory
@@ -233,13 +234,17 @@ class ManagementService:
             "jobs": gone.jobs,
         }
 
-    async def status_counts(self, *, user_id: str) -> dict[str, int]:
-        """The caller's counts for ``GET /pipeline/status``."""
-        counts = await self.catalog.status_counts(user_id)
+    async def status_counts(self, *, user_id: str) -> dict[str, Any]:
+        """The caller's counts for ``GET /pipeline/status``, with the turns consolidation
+        skipped (``skipped_turn_count`` and the latest ten as ``skipped_turns``)."""
+        counts: dict[str, Any] = dict(await self.catalog.status_counts(user_id))
         jobs = await self.jobs.counts(user_id)
         counts["queued_jobs"] = jobs.get("queued", 0)
         counts["running_jobs"] = jobs.get("running", 0)
         counts["failed_jobs"] = jobs.get("failed", 0)
+        skipped = await self.semantic.skipped_turns(user_id)
+        counts["skipped_turn_count"] = skipped["count"]
+        counts["skipped_turns"] = skipped["recent"]
         return counts
 
     # -- export / import -------------------------------------------------------
@@ -258,8 +263,11 @@ class ManagementService:
 
         The header is checked before anything is deleted or written.
         """
-        # Decoding up to 50 MiB of JSON is CPU work: keep it off the event loop.
-        lines = await asyncio.to_thread(self.transfer.parse, body)
-        if mode == "replace":
-            await self.delete_all(user_id=user_id)
-        return await self.transfer.import_lines(user_id=user_id, lines=lines)
+        # One import per tenant at a time: a tenant sending several large imports at once
+        # queues behind itself instead of multiplying its share of the CPU.
+        async with self._import_locks.setdefault(user_id, asyncio.Lock()):
+            # Decoding up to 50 MiB of JSON is CPU work: keep it off the event loop.
+            lines = await asyncio.to_thread(self.transfer.parse, body)
+            if mode == "replace":
+                await self.delete_all(user_id=user_id)
+            return await self.transfer.import_lines(user_id=user_id, lines=lines)

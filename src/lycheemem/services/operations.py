@@ -264,6 +264,10 @@ class PipelineOperations:
             note=note,
         )
 
+    async def session_feedback(self, *, user_id: str, session_id: str) -> dict[str, str]:
+        """``{usage_log_id: feedback}`` of the caller's session (the demo's history view)."""
+        return await self._ctx.feedback.session_labels(user_id=user_id, session_id=session_id)
+
     async def implicit_feedback(self, *, user_id: str, session_id: str, text: str) -> None:
         """Apply implicit feedback for a user turn stored outside the chat pipeline."""
         await self._ctx.feedback.on_user_turn(user_id=user_id, session_id=session_id, text=text)

@@ -8,7 +8,7 @@ every read and write is confined to that namespace.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +44,8 @@ class SessionView:
     active_turn_count: int
     wm_current_tokens: int
     wm_max_tokens: int
+    feedback: dict[str, str] = field(default_factory=dict)
+    """``{usage_log_id: feedback}`` given so far to the session's answers."""
 
 
 @dataclass(slots=True)
@@ -165,6 +167,11 @@ class MemoryService:
         turns = await self.sessions.turns(user_id, session_id, offset=offset, limit=limit)
         summaries = await self.sessions.summaries(user_id, session_id)
         state = await self.working_memory.render(user_id, session_id)
+        feedback: dict[str, str] = {}
+        if self.operations is not None:
+            feedback = await self.operations.session_feedback(
+                user_id=user_id, session_id=session_id
+            )
         return SessionView(
             session=session,
             turns=turns,
@@ -172,6 +179,7 @@ class MemoryService:
             active_turn_count=len(state.raw_recent_turns),
             wm_current_tokens=state.wm_token_usage,
             wm_max_tokens=state.wm_max_tokens,
+            feedback=feedback,
         )
 
     async def list_sessions(

@@ -39,6 +39,7 @@ from lycheemem.domain.models import (
     union_sources,
 )
 from lycheemem.domain.ports import Embedder
+from lycheemem.domain.text.limits import MAX_COUNTER, MAX_INDEX, check_json_value, supported_utc
 from lycheemem.domain.text.terms import canon, composite_id_for, record_id_for
 from lycheemem.errors import BadRequest
 from lycheemem.services.presenters import composite_public, record_public, skill_public
@@ -94,11 +95,13 @@ _COUNTED = ("records", "composites", "skills", "sessions", "turns", "summaries",
 
 
 def _canonical_ts(value: str | None) -> str | None:
-    return None if value is None else format_ts(parse_ts(value))
+    return None if value is None else format_ts(supported_utc(parse_ts(value)))
 
 
 Timestamp = Annotated[str | None, AfterValidator(_canonical_ts)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNTER)]
+Index = Annotated[int, Field(ge=0, le=MAX_INDEX)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(check_json_value)]
 
 
 class _Line(BaseModel):
@@ -158,8 +161,8 @@ class _RecordLine(_ItemLine):
     source_session_id: str | None = None
     source_turn_ids: list[int] = []
     source_turn_refs: list[str] = []
-    version: int = Field(1, ge=1)
-    history: list[dict[str, Any]] = []
+    version: int = Field(1, ge=1, le=MAX_COUNTER)
+    history: list[JsonObject] = []
     superseded_by: str | None = None
 
     def to_record(self, user_id: str, now: str) -> MemoryRecord:
@@ -194,7 +197,7 @@ class _SkillLine(_Line):
     intent: str = Field(min_length=1)
     doc_markdown: str = ""
     conditions: str = ""
-    metadata: dict[str, Any] = {}
+    metadata: JsonObject = {}
     success_count: Count = 0
     fail_count: Count = 0
     usage_count: Count = 0
@@ -211,17 +214,17 @@ class _SessionLine(_Line):
     tags: list[str] = []
     created_at: Timestamp = None
     updated_at: Timestamp = None
-    consolidated_until: Count = 0
+    consolidated_until: Index = 0
 
 
 class _TurnLine(_Line):
     session_id: str = Field(pattern=_SESSION_ID)
-    turn_index: Count
+    turn_index: Index
     role: Literal["user", "assistant"]
     content: str
     speaker: str | None = None
     turn_id: str | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
     token_count: Count = 0
     created_at: Timestamp = None
     compressed: bool = False
@@ -229,7 +232,7 @@ class _TurnLine(_Line):
 
 class _SummaryLine(_Line):
     session_id: str = Field(pattern=_SESSION_ID)
-    boundary_index: Count
+    boundary_index: Index
     content: str
     token_count: Count = 0
     created_at: Timestamp = None
@@ -241,8 +244,8 @@ class _UsageLogLine(_Line):
     created_at: Timestamp = None
     query: str = ""
     mode: str = "answer"
-    plan: dict[str, Any] = {}
-    action_state: dict[str, Any] = {}
+    plan: JsonObject = {}
+    action_state: JsonObject = {}
     retrieved_ids: list[str] = []
     kept_ids: list[str] = []
     response_excerpt: str | None = None
@@ -251,7 +254,7 @@ class _UsageLogLine(_Line):
     feedback_source: str | None = None
     feedback_note: str | None = None
     feedback_at: Timestamp = None
-    applied_counters: dict[str, Any] | None = None
+    applied_counters: JsonObject | None = None
 
 
 # -- reports -------------------------------------------------------------------
@@ -268,6 +271,10 @@ class ImportReport:
     def fail(self, line: int, error: str) -> None:
         """Count a line that could not be imported and keep its error."""
         self.skipped += 1
+        self.errors.append({"line": line, "error": error})
+
+    def correct(self, line: int, error: str) -> None:
+        """Keep the error of a line that was imported with a corrected value."""
         self.errors.append({"line": line, "error": error})
 
     def as_dict(self) -> dict[str, Any]:
@@ -536,9 +543,12 @@ class MemoryTransfer:
                 parsed.errors.append((number, f"line is longer than {MAX_LINE_BYTES} bytes"))
                 continue
             try:
-                value = json.loads(raw)
+                value = json.loads(raw, parse_constant=_reject_constant)
             except (UnicodeDecodeError, ValueError) as exc:
                 parsed.errors.append((number, f"not valid JSON: {exc}"))
+                continue
+            except RecursionError:
+                parsed.errors.append((number, "not valid JSON: nested too deeply"))
                 continue
             kind = value.get("type") if isinstance(value, dict) else None
             if kind not in _SECTIONS:
@@ -711,6 +721,15 @@ class MemoryTransfer:
                 state.report.imported["turns"] += 1
             else:
                 state.report.skipped += 1
+        for number, line in sessions:
+            turns_held = sql.clamp_watermark(conn, state.user_id, line.session_id)
+            if turns_held is not None:
+                # A watermark past the last turn would stop the session's consolidation for good.
+                state.report.correct(
+                    number,
+                    f"consolidated_until: {line.consolidated_until} is beyond the session's "
+                    f"{turns_held} turns; lowered to {turns_held}",
+                )
 
     @staticmethod
     def _write_summaries(
@@ -791,6 +810,11 @@ class MemoryTransfer:
             matrix = await self.embedder.embed([s.intent for s in part], kind="document")
             rows.extend(VectorRow(s.skill_id, s.user_id, matrix[n]) for n, s in enumerate(part))
         await self.vectors.upsert("skills", rows)
+
+
+def _reject_constant(name: str) -> Any:
+    # json.loads accepts NaN and Infinity, which are not JSON and could never be exported.
+    raise ValueError(f"{name} is not a valid JSON number")
 
 
 def _check_header(raw: bytes) -> None:

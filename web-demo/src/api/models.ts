@@ -49,6 +49,7 @@ export interface Turn {
   token_count: number;
   created_at: string;
   compressed: boolean;
+  metadata?: TurnMetadata | null;
 }
 
 export interface SessionView {
@@ -61,7 +62,28 @@ export interface SessionView {
   wm_max_tokens: number;
   wm_current_tokens: number;
   consolidated_until: number;
+  feedback?: Record<string, FeedbackLabel>;
 }
+
+// --- Turn history (web demo issue 16) ---------------------------------------------------
+// The assistant turn's metadata keeps what the chat showed with the answer, and the session
+// view reports the feedback given so far (`GET /memory/session/{id}`). Also added for it:
+// `Turn.metadata`, `SessionView.feedback` and the provenance lineage fields
+// (`source_session_id`, `source_turn_ids`, `sources`) the server already sends.
+
+export type FeedbackLabel = "positive" | "negative" | "correction";
+
+export interface AnswerMetadata {
+  mode: "llm" | "memory_only";
+  usage_log_id: string | null;
+  trace: PipelineTrace;
+}
+
+export interface TurnMetadata {
+  answer?: AnswerMetadata;
+  [key: string]: unknown;
+}
+// -----------------------------------------------------------------------------------------
 
 export interface SourceRef {
   session_id: string;
@@ -79,6 +101,9 @@ export interface SynthesisProvenance {
   intent?: string | null;
   score: number;
   relevance?: number;
+  source_session_id?: string | null;
+  source_turn_ids?: number[];
+  sources?: SourceRef[];
 }
 
 export interface RetrievalPlan {
@@ -135,7 +160,7 @@ export type ChatEvent =
   | { type: "error"; code: string; message: string; step?: string; retryable?: boolean; trace_id?: string };
 
 export interface ConsolidationStatus {
-  status: "pending" | "done" | "skipped" | "failed" | "none";
+  status: "pending" | "running" | "done" | "skipped" | "failed" | "none";
   job_id: string | null;
   records_added: number;
   records_merged: number;

@@ -1,6 +1,6 @@
-import type { ReactNode } from "react";
+import { useState, type ReactNode } from "react";
 import { deleteRecord, getRecord } from "../api/endpoints";
-import type { MemoryItem, SourceRef } from "../api/models";
+import type { MemoryItem, SessionSummary, SourceRef } from "../api/models";
 import { errorText, localTime, typeColor } from "../format";
 import { useAsync } from "../hooks/useAsync";
 import { useConfirm } from "../hooks/useConfirm";
@@ -11,6 +11,9 @@ interface InspectorProps {
   onOpen: (itemId: string) => void;
   onOpenSession: (sessionId: string, turns: number[]) => void;
   onDeleted: () => void;
+  sessions: readonly SessionSummary[];
+  /** Id of the heading that names the surrounding region or dialog. */
+  headingId: string;
 }
 
 function Field({ label, children }: { label: string; children: ReactNode }) {
@@ -29,7 +32,7 @@ function IdLinks({ ids, onOpen }: { ids: string[]; onOpen: (id: string) => void 
   return (
     <span className="id-links">
       {ids.map((id) => (
-        <button key={id} type="button" className="link mono" data-testid="inspector-link" onClick={() => onOpen(id)}>
+        <button key={id} type="button" className="link mono" data-testid="inspector-link" aria-label={`Open memory ${id.slice(0, 12)}`} onClick={() => onOpen(id)}>
           {id.slice(0, 12)}…
         </button>
       ))}
@@ -37,21 +40,37 @@ function IdLinks({ ids, onOpen }: { ids: string[]; onOpen: (id: string) => void 
   );
 }
 
-function Sources({ sources, onOpenSession }: { sources: SourceRef[]; onOpenSession: InspectorProps["onOpenSession"] }) {
+interface SourcesProps {
+  sources: SourceRef[];
+  sessions: readonly SessionSummary[];
+  onOpenSession: InspectorProps["onOpenSession"];
+}
+
+function Sources({ sources, sessions, onOpenSession }: SourcesProps) {
   if (!sources.length) return <p className="muted">No recorded source.</p>;
   return (
     <ul className="sources">
-      {sources.map((source) => (
-        <li key={source.session_id} data-testid="inspector-source" data-session-id={source.session_id} data-turn-ids={source.turn_ids.join(",")}>
-          <span>
-            session <code>{source.session_id}</code> · turns {source.turn_ids.join(", ") || "—"}
-            {source.turn_refs.length > 0 && <span className="muted"> (refs {source.turn_refs.join(", ")})</span>}
-          </span>
-          <button type="button" className="small" data-testid="open-in-session" onClick={() => onOpenSession(source.session_id, source.turn_ids)}>
-            Open in session
-          </button>
-        </li>
-      ))}
+      {sources.map((source) => {
+        const session = sessions.find((entry) => entry.session_id === source.session_id);
+        return (
+          <li key={source.session_id} data-testid="inspector-source" data-session-id={source.session_id} data-turn-ids={source.turn_ids.join(",")}>
+            <div className="source-text">
+              <b>{session?.title ?? "Deleted session"}</b>
+              <span className="muted small">
+                {" "}
+                · turns {source.turn_ids.join(", ") || "—"}
+                {source.turn_refs.length > 0 && ` (refs ${source.turn_refs.join(", ")})`}
+              </span>
+              <code className="id">{source.session_id}</code>
+            </div>
+            {session && (
+              <button type="button" className="small" data-testid="open-in-session" onClick={() => onOpenSession(source.session_id, source.turn_ids)}>
+                Open in session
+              </button>
+            )}
+          </li>
+        );
+      })}
     </ul>
   );
 }
@@ -88,9 +107,10 @@ function Details({ item, onOpen }: { item: MemoryItem; onOpen: (id: string) => v
 }
 
 /** A drawer with everything known about one record or composite. */
-export function Inspector({ itemId, onClose, onOpen, onOpenSession, onDeleted }: InspectorProps) {
+export function Inspector({ itemId, onClose, onOpen, onOpenSession, onDeleted, sessions, headingId }: InspectorProps) {
   const confirm = useConfirm();
-  const { data: item, error, loading } = useAsync(() => getRecord(itemId), [itemId]);
+  const { data: item, error, loading, reload } = useAsync(() => getRecord(itemId), [itemId]);
+  const [deleteError, setDeleteError] = useState<string | null>(null);
   const remove = async () => {
     const answer = await confirm({ title: "Delete memory?", message: "This item and every composite containing it will be deleted." });
     if (!answer.ok) return;
@@ -99,30 +119,42 @@ export function Inspector({ itemId, onClose, onOpen, onOpenSession, onDeleted }:
       onDeleted();
       onClose();
     } catch (reason) {
-      window.alert(errorText(reason));
+      setDeleteError(`The memory was not deleted. ${errorText(reason)}`);
     }
   };
   return (
-    <aside className="inspector" data-testid="inspector" aria-label="Memory inspector" data-item-id={itemId}>
+    <div className="inspector-body" data-testid="inspector" data-item-id={itemId}>
       <div className="inspector-head">
-        <h3>{item ? (item.kind === "composite" ? "Composite" : "Record") : "Memory"}</h3>
-        <button type="button" className="icon" aria-label="Close" data-testid="inspector-close" onClick={onClose}>
-          ✕
+        <h2 id={headingId}>{item ? (item.kind === "composite" ? "Composite memory" : "Memory record") : "Memory"}</h2>
+        <button type="button" className="icon" aria-label="Close the inspector" data-testid="inspector-close" onClick={onClose}>
+          <span aria-hidden="true">✕</span>
         </button>
       </div>
       {loading && !item && <p className="muted">Loading…</p>}
-      {error && <div className="error">{error}</div>}
+      {error && (
+        <div className="error" role="alert">
+          This memory could not be loaded. {error}{" "}
+          <button type="button" className="small" onClick={reload}>
+            Try again
+          </button>
+        </div>
+      )}
       {item && item.record_id === itemId && (
         <>
           <p className="inspector-text">{item.semantic_text}</p>
-          <p>
-            <span className="badge" style={{ background: typeColor(item.memory_type) }}>{item.memory_type}</span>{" "}
-            <code className="muted small">{item.record_id}</code>
+          <p className="inspector-type">
+            <span className="badge">
+              <span className="type-dot" style={{ background: typeColor(item.memory_type) }} aria-hidden="true" /> {item.memory_type}
+            </span>
+          </p>
+          <p className="small">
+            <span className="muted">Id </span>
+            <code className="id" data-testid="inspector-id">{item.record_id}</code>
           </p>
           <Details item={item} onOpen={onOpen} />
           {item.history.length > 0 && (
             <section>
-              <h4>Version history</h4>
+              <h3>Version history</h3>
               <ul className="compact">
                 {item.history.map((entry, position) => (
                   <li key={position}>
@@ -132,13 +164,18 @@ export function Inspector({ itemId, onClose, onOpen, onOpenSession, onDeleted }:
               </ul>
             </section>
           )}
-          <h4>Provenance</h4>
-          <Sources sources={item.sources} onOpenSession={onOpenSession} />
+          <h3>Provenance</h3>
+          <Sources sources={item.sources} sessions={sessions} onOpenSession={onOpenSession} />
+          {deleteError && (
+            <div className="error" role="alert">
+              {deleteError}
+            </div>
+          )}
           <button type="button" className="danger" data-testid="inspector-delete" onClick={() => void remove()}>
             Delete memory
           </button>
         </>
       )}
-    </aside>
+    </div>
   );
 }

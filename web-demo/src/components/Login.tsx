@@ -2,6 +2,24 @@ import { useEffect, useState, type FormEvent } from "react";
 import { anonymousAllowed, login, register } from "../api/endpoints";
 import type { TokenPublic } from "../api/models";
 import { errorText } from "../format";
+import { Tabs } from "./ui/Tabs";
+
+const USERNAME_CHARS = /^[A-Za-z0-9_.@-]+$/;
+const LOGIN_TABS = [
+  ["login", "Sign in"],
+  ["register", "Register"],
+] as const;
+
+/** Problems the server would refuse, said before sending (the server checks again). */
+export function formProblem(tab: "login" | "register", username: string, password: string): string | null {
+  if (!username.trim()) return "Enter a username.";
+  if (!password) return "Enter a password.";
+  if (tab === "login") return null;
+  if (username.length < 2) return "Username must be at least 2 characters long.";
+  if (!USERNAME_CHARS.test(username)) return "Username may contain only letters, digits and the characters . _ @ -";
+  if (password.length < 8) return "Password must be at least 8 characters long.";
+  return null;
+}
 
 interface LoginProps {
   notice: string | null;
@@ -27,6 +45,8 @@ export function Login({ notice, onSignedIn, onAnonymous }: LoginProps) {
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
+    const problem = formProblem(tab, username, password);
+    if (problem) return setError(problem);
     setBusy(true);
     setError(null);
     try {
@@ -42,25 +62,14 @@ export function Login({ notice, onSignedIn, onAnonymous }: LoginProps) {
     }
   };
 
-  const tabButton = (name: Tab, label: string) => (
-    <button
-      type="button"
-      role="tab"
-      aria-selected={tab === name}
-      className={tab === name ? "tab active" : "tab"}
-      data-testid={`tab-${name}`}
-      onClick={() => {
-        setTab(name);
-        setError(null);
-      }}
-    >
-      {label}
-    </button>
-  );
+  const select = (name: Tab) => {
+    setTab(name);
+    setError(null);
+  };
 
   return (
-    <div className="login-page">
-      <form className="login-card" onSubmit={submit}>
+    <main className="login-page">
+      <form className="login-card" onSubmit={submit} noValidate id="login-form" role="tabpanel" aria-labelledby={`login-tab-${tab}`}>
         <h1>
           <span className="logo" aria-hidden="true" /> LycheeMem
         </h1>
@@ -70,13 +79,10 @@ export function Login({ notice, onSignedIn, onAnonymous }: LoginProps) {
             {notice}
           </div>
         )}
-        <div className="tabs" role="tablist">
-          {tabButton("login", "Sign in")}
-          {tabButton("register", "Register")}
-        </div>
+        <Tabs idPrefix="login" label="Sign in or register" tabs={LOGIN_TABS} selected={tab} onSelect={select} testPrefix="tab-" sharedPanelId="login-form" />
         <label>
           Username
-          <input data-testid="login-username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required />
+          <input data-testid="login-username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} aria-required="true" />
         </label>
         <label>
           Password
@@ -86,9 +92,15 @@ export function Login({ notice, onSignedIn, onAnonymous }: LoginProps) {
             autoComplete={tab === "login" ? "current-password" : "new-password"}
             value={password}
             onChange={(e) => setPassword(e.target.value)}
-            required
+            aria-required="true"
+            aria-describedby={tab === "register" ? "password-hint" : undefined}
           />
         </label>
+        {tab === "register" && (
+          <p className="muted small" id="password-hint">
+            At least 8 characters.
+          </p>
+        )}
         {tab === "register" && (
           <label>
             Display name <span className="muted">(optional)</span>
@@ -109,6 +121,6 @@ export function Login({ notice, onSignedIn, onAnonymous }: LoginProps) {
           </button>
         )}
       </form>
-    </div>
+    </main>
   );
 }

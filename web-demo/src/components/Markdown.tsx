@@ -23,17 +23,30 @@ interface MarkdownProps {
   text: string;
   citations?: ReadonlySet<number>;
   onCite?: (index: number) => void;
+  /** A readable label for citation `index` (source session and date). */
+  citeLabel?: (index: number) => string;
 }
 
 /** Markdown rendered by React elements only (no raw HTML), with safe links and citation chips. */
-export function Markdown({ text, citations, onCite }: MarkdownProps) {
+export function Markdown({ text, citations, onCite, citeLabel }: MarkdownProps) {
   const components: Components = {
     a: ({ href, children }) => {
       if (href?.startsWith(CITE_PREFIX) && onCite) {
         const index = Number(href.slice(CITE_PREFIX.length));
+        const label = citeLabel?.(index) ?? "";
         return (
-          <button type="button" className="cite-chip" data-testid="citation" data-index={index} onClick={() => onCite(index)}>
-            {index}
+          <button
+            type="button"
+            className="cite-chip"
+            data-testid="citation"
+            data-index={index}
+            title="Open this memory in the inspector"
+            onClick={() => onCite(index)}
+          >
+            <span className="sr-only">Source </span>
+            <span className="cite-number">{index}</span>
+            {label && <span className="sr-only">: </span>}
+            {label && <span className="cite-label">{label}</span>}
           </button>
         );
       }

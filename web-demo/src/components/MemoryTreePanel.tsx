@@ -73,13 +73,13 @@ function TreeNode({ id, tree, depth, matches, expandAll, onOpen }: NodeProps) {
         style={{ paddingLeft: depth * 16 }}
       >
         {kids.length > 0 ? (
-          <button type="button" className="icon toggle" aria-expanded={expanded} aria-label={expanded ? "Collapse" : "Expand"} onClick={() => setOpen(!open)}>
+          <button type="button" className="icon toggle" aria-expanded={expanded} aria-label={`${expanded ? "Collapse" : "Expand"} ${node.name}`} onClick={() => setOpen(!open)}>
             {expanded ? "▾" : "▸"}
           </button>
         ) : (
           <span className="toggle-spacer" />
         )}
-        <span className="type-dot" style={{ background: typeColor(type) }} title={type} />
+        <span className="type-dot" style={{ background: typeColor(type) }} aria-hidden="true" />
         <button type="button" className="tree-label" onClick={() => onOpen(id)} title={node.properties.semantic_text}>
           {node.name}
         </button>
@@ -99,10 +99,10 @@ function TreeNode({ id, tree, depth, matches, expandAll, onOpen }: NodeProps) {
 function Legend({ types }: { types: Set<string> }) {
   const shown = Object.keys(MEMORY_TYPE_COLORS).filter((type) => types.has(type));
   return (
-    <div className="legend" aria-label="Legend">
+    <div className="legend" role="group" aria-label="Legend">
       {shown.map((type) => (
         <span key={type} className="legend-item">
-          <span className="type-dot" style={{ background: typeColor(type) }} /> {type}
+          <span className="type-dot" style={{ background: typeColor(type) }} aria-hidden="true" /> {type}
         </span>
       ))}
     </div>
@@ -119,6 +119,7 @@ interface MemoryTreePanelProps {
 export function MemoryTreePanel({ version, onOpen, onChanged }: MemoryTreePanelProps) {
   const [showExpired, setShowExpired] = useState(false);
   const [query, setQuery] = useState("");
+  const [clearError, setClearError] = useState<string | null>(null);
   const confirm = useConfirm();
   const graph = useAsync(() => memoryGraph(showExpired), [showExpired, version]);
   const { matches, error: searchError } = useMatches(query, version);
@@ -128,7 +129,11 @@ export function MemoryTreePanel({ version, onOpen, onChanged }: MemoryTreePanelP
   const clearAll = async () => {
     const answer = await confirm({ title: "Clear all memories?", message: "Every record and composite of this account will be deleted. Skills and sessions stay." });
     if (!answer.ok) return;
-    await clearGraph();
+    try {
+      await clearGraph();
+    } catch (reason) {
+      setClearError(`The memories were not cleared. ${errorText(reason)}`);
+    }
     graph.reload();
     onChanged();
   };
@@ -144,8 +149,24 @@ export function MemoryTreePanel({ version, onOpen, onChanged }: MemoryTreePanelP
           Clear all
         </button>
       </div>
-      {graph.error && <div className="error">{graph.error}</div>}
-      {searchError && <div className="error">{searchError}</div>}
+      {graph.error && (
+        <div className="error" role="alert">
+          The memory tree could not be loaded. {graph.error}{" "}
+          <button type="button" className="small" onClick={graph.reload}>
+            Try again
+          </button>
+        </div>
+      )}
+      {searchError && (
+        <div className="error" role="alert">
+          Search failed. {searchError}
+        </div>
+      )}
+      {clearError && (
+        <div className="error" role="alert">
+          {clearError}
+        </div>
+      )}
       {graph.data && (
         <p className="muted">
           {graph.data.stats.record_count} records · {graph.data.stats.composite_count} composites
@@ -154,7 +175,7 @@ export function MemoryTreePanel({ version, onOpen, onChanged }: MemoryTreePanelP
         </p>
       )}
       <Legend types={types} />
-      {tree && tree.roots.length === 0 && <p className="muted">No memories yet. They appear after a conversation is consolidated.</p>}
+      {tree && tree.roots.length === 0 && <p className="muted">No memories yet. They appear a few seconds after you send a message, once it is consolidated.</p>}
       {tree && (
         <ul className="tree-list">
           {tree.roots.map((id) => (

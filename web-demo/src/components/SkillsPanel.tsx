@@ -24,15 +24,36 @@ function SkillItem({ skill, onDelete }: { skill: Skill; onDelete: () => void }) 
         {skill.conditions && <p className="muted">When: {skill.conditions}</p>}
         <Markdown text={skill.doc_markdown} />
       </details>
-      <button type="button" className="icon" title="Delete skill" data-testid="skill-delete" onClick={onDelete}>
-        ✕
+      <button type="button" className="icon" aria-label={`Delete skill “${skill.intent}”`} title="Delete skill" data-testid="skill-delete" onClick={onDelete}>
+        <span aria-hidden="true">✕</span>
       </button>
     </li>
   );
 }
 
 /** Procedures learned from conversations: filter, read, delete. */
-export function SkillsPanel({ version, onChanged }: { version: number; onChanged: () => void }) {
+/** What the empty list says: true to how skills are learned in the server's mode. */
+function EmptySkills({ memoryOnly }: { memoryOnly: boolean }) {
+  if (!memoryOnly) {
+    return (
+      <p className="muted" data-testid="skills-empty">
+        No skills yet. When a conversation shows a multi-step procedure that worked, consolidation saves it here as a reusable skill.
+      </p>
+    );
+  }
+  return (
+    <div className="muted" data-testid="skills-empty">
+      <p>No skills yet.</p>
+      <p>
+        In memory-only mode a skill is learned only from a list of at least three steps, one per line or numbered, under a title line — for example “How I deploy the
+        blog:” followed by “1. Run npm run build”, “2. Upload the dist folder”, “3. Invalidate the cache”. A procedure told as running text is kept as a{" "}
+        <b>procedure</b> memory in the Memory tree instead.
+      </p>
+    </div>
+  );
+}
+
+export function SkillsPanel({ version, memoryOnly, onChanged }: { version: number; memoryOnly: boolean; onChanged: () => void }) {
   const [filter, setFilter] = useState("");
   const [error, setError] = useState<string | null>(null);
   const confirm = useConfirm();
@@ -66,8 +87,17 @@ export function SkillsPanel({ version, onChanged }: { version: number; onChanged
           Clear all
         </button>
       </div>
-      {(skills.error || error) && <div className="error">{skills.error ?? error}</div>}
-      {skills.data && skills.data.skills.length === 0 && <p className="muted">No skills yet. Describe a procedure step by step and it is learned after consolidation.</p>}
+      {(skills.error || error) && (
+        <div className="error" role="alert">
+          {skills.error ? `Skills could not be loaded. ${skills.error}` : error}{" "}
+          {skills.error && (
+            <button type="button" className="small" onClick={skills.reload}>
+              Try again
+            </button>
+          )}
+        </div>
+      )}
+      {skills.data && skills.data.skills.length === 0 && <EmptySkills memoryOnly={memoryOnly} />}
       <ul className="skill-list">
         {shown.map((skill) => (
           <SkillItem

@@ -2,6 +2,14 @@ import { getSession } from "../api/endpoints";
 import { ApiError } from "../api/client";
 import type { SessionView, Turn } from "../api/models";
 import { percent, truncate } from "../format";
+import { tidyAnswer } from "../citations";
+import { splitModeLabel } from "./Chat";
+
+/**
+ * A turn as a reader wants it: without the memory-only label (turns stored before the server
+ * kept it out still start with it) and without the ids in cited lines (the inspector has them).
+ */
+const withoutModeLabel = (content: string): string => tidyAnswer(splitModeLabel(content).body).text;
 import { useAsync } from "../hooks/useAsync";
 
 async function loadSession(sessionId: string): Promise<SessionView | null> {
@@ -19,7 +27,7 @@ function TurnRow({ turn, highlighted }: { turn: Turn; highlighted: boolean }) {
       <span className={`role ${turn.role}`}>
         #{turn.turn_index} {turn.role}
       </span>
-      <span className="wm-text">{truncate(turn.content, 200)}</span>
+      <span className="wm-text">{truncate(withoutModeLabel(turn.content), 200)}</span>
       <span className="muted">{turn.token_count} tok</span>
     </li>
   );
@@ -29,7 +37,19 @@ function TokenBar({ used, max }: { used: number; max: number }) {
   const share = percent(used, max);
   const level = share >= 90 ? "block" : share >= 70 ? "warn" : "ok";
   return (
-    <div className="token-bar" data-testid="wm-token-bar" data-used={used} data-max={max} data-level={level} title={`${share}%`}>
+    <div
+      className="token-bar"
+      data-testid="wm-token-bar"
+      data-used={used}
+      data-max={max}
+      data-level={level}
+      role="meter"
+      aria-label="Working memory tokens"
+      aria-valuemin={0}
+      aria-valuemax={max}
+      aria-valuenow={used}
+      aria-valuetext={`${used} of ${max} tokens (${share}%)`}
+    >
       <div className={`token-fill ${level}`} style={{ width: `${Math.max(share, used > 0 ? 0.5 : 0)}%` }} />
       <span className="token-label">
         {used.toLocaleString()} / {max.toLocaleString()} tokens ({share}%)
@@ -48,7 +68,12 @@ interface WorkingMemoryPanelProps {
 /** Token usage, the latest summary and the turns of the session's working memory. */
 export function WorkingMemoryPanel({ sessionId, fresh, version, highlightTurns }: WorkingMemoryPanelProps) {
   const { data, error } = useAsync(() => (fresh ? Promise.resolve(null) : loadSession(sessionId)), [sessionId, fresh, version]);
-  if (error) return <div className="error pad">{error}</div>;
+  if (error)
+    return (
+      <div className="error pad" role="alert">
+        Working memory could not be loaded. {error}
+      </div>
+    );
   if (!data) return <p className="muted pad">No turns in this session yet.</p>;
   const active = data.turns.filter((turn) => !turn.compressed);
   const compressed = data.turns.filter((turn) => turn.compressed);
@@ -61,7 +86,9 @@ export function WorkingMemoryPanel({ sessionId, fresh, version, highlightTurns }
       </p>
       {summary && (
         <section className="card" data-testid="wm-summary">
-          <h4>Latest summary <span className="muted">(up to turn {summary.boundary_index}, {summary.token_count} tok)</span></h4>
+          <h3>
+            Latest summary <span className="muted">(up to turn {summary.boundary_index}, {summary.token_count} tok)</span>
+          </h3>
           <p className="plain">{summary.content}</p>
         </section>
       )}
@@ -75,7 +102,7 @@ export function WorkingMemoryPanel({ sessionId, fresh, version, highlightTurns }
           </ul>
         </details>
       )}
-      <h4>Recent turns</h4>
+      <h3>Recent turns</h3>
       <ul className="wm-turns">
         {active.map((turn) => (
           <TurnRow key={turn.turn_index} turn={turn} highlighted={highlightTurns.has(turn.turn_index)} />

@@ -2,7 +2,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError } from "../api/client";
 import { getSession } from "../api/endpoints";
 import { STEP_NAMES } from "../api/models";
-import type { ChatEvent, DoneEvent, StepName, SynthesisProvenance, Turn } from "../api/models";
+import type { ChatEvent, DoneEvent, FeedbackLabel, PipelineTrace, SessionView, StepName, SynthesisProvenance, Turn } from "../api/models";
 import { streamChat } from "../api/sse";
 import { errorText } from "../format";
 
@@ -21,28 +21,57 @@ export interface Message {
   streaming: boolean;
   provenance: SynthesisProvenance[];
   usageLogId: string | null;
+  feedback: FeedbackLabel | null;
+  mode: "llm" | "memory_only" | null;
   failed: boolean;
 }
 
 export interface ChatBanner {
   message: string;
-  code: string;
   traceId?: string;
+  /** The message to send again when the failure may be temporary. */
+  retryText?: string;
+}
+
+/** The trace of the session's latest answer: live from the stream, or loaded with the history. */
+export interface LastTurn {
+  trace: PipelineTrace;
+  mode: "llm" | "memory_only";
+  /** Set for a turn answered in this page; history carries no consolidation job. */
+  consolidationJobId: string | null;
+  live: boolean;
+  /** Increments per answer so a repeated identical trace still counts as new. */
+  serial: number;
 }
 
 const idleSteps = (): Steps =>
   Object.fromEntries(STEP_NAMES.map((name) => [name, { status: "pending", ms: null }])) as Steps;
+const doneSteps = (): Steps =>
+  Object.fromEntries(STEP_NAMES.map((name) => [name, { status: "done", ms: null }])) as Steps;
 
-const fromTurn = (turn: Turn): Message => ({
-  key: `turn-${turn.turn_index}`,
-  role: turn.role,
-  content: turn.content,
-  turnIndex: turn.turn_index,
-  streaming: false,
-  provenance: [],
-  usageLogId: null,
-  failed: false,
-});
+function fromTurn(turn: Turn, feedback: SessionView["feedback"]): Message {
+  const answer = turn.metadata?.answer;
+  const usageLogId = answer?.usage_log_id ?? null;
+  return {
+    key: `turn-${turn.turn_index}`,
+    role: turn.role,
+    content: turn.content,
+    turnIndex: turn.turn_index,
+    streaming: false,
+    provenance: answer?.trace?.synthesizer?.provenance ?? [],
+    usageLogId,
+    feedback: (usageLogId && feedback?.[usageLogId]) || null,
+    mode: answer?.mode ?? null,
+    failed: false,
+  };
+}
+
+/** The last answered turn of a loaded session, for the pipeline panel. */
+function lastTurnOf(view: SessionView, serial: number): LastTurn | null {
+  const turn = [...view.turns].reverse().find((entry) => entry.role === "assistant" && entry.metadata?.answer);
+  const answer = turn?.metadata?.answer;
+  return answer ? { trace: answer.trace, mode: answer.mode, consolidationJobId: null, live: false, serial } : null;
+}
 
 let keyCounter = 0;
 const freshKey = (prefix: string) => `${prefix}-${Date.now()}-${++keyCounter}`;
@@ -56,6 +85,16 @@ function patchLast(messages: Message[], patch: (message: Message) => Partial<Mes
   const last = messages[messages.length - 1];
   if (!last || last.role !== "assistant") return messages;
   return [...messages.slice(0, -1), { ...last, ...patch(last) }];
+}
+
+/** After a failure: an assistant bubble with no text is dropped, never left empty. */
+function settleFailure(messages: Message[]): Message[] {
+  const last = messages[messages.length - 1];
+  if (!last || last.role !== "assistant") return messages;
+  if (last.content.trim()) return [...messages.slice(0, -1), { ...last, streaming: false, failed: true }];
+  const rest = messages.slice(0, -1);
+  const user = rest[rest.length - 1];
+  return user?.role === "user" ? [...rest.slice(0, -1), { ...user, failed: true }] : rest;
 }
 
 /** Advance the step timeline: `step` finished, the next one starts running. */
@@ -72,32 +111,45 @@ function failStep(steps: Steps, step: string | undefined): Steps {
   return target ? { ...steps, [target]: { status: "error", ms: null } } : steps;
 }
 
+/** The banner text for a failed turn; the server's code stays out of the sentence. */
+function failureText(code: string, message: string): string {
+  if (code === "llm_error") return `The language model did not answer: ${message}. Try again in a moment.`;
+  if (code === "internal_error") return "Something went wrong on the server while answering. Try again; if it keeps failing, check the server log.";
+  return message;
+}
+
 export interface ChatState {
   messages: Message[];
   steps: Steps;
   streaming: boolean;
   banner: ChatBanner | null;
   loadingHistory: boolean;
-  lastDone: DoneEvent | null;
+  lastTurn: LastTurn | null;
+  /** A short sentence for the screen reader live region (answer started / ready / failed). */
+  announcement: string;
   send: (text: string) => Promise<void>;
+  retry: () => void;
   dismissBanner: () => void;
   reloadHistory: () => void;
 }
 
-/** Chat of one session: history from the server, streaming turns over SSE. */
+/** Chat of one session: history (with citations, feedback and the last trace) from the server, streaming turns over SSE. */
 export function useChat(sessionId: string, fresh: boolean, onTurnDone: (done: DoneEvent) => void): ChatState {
   const [messages, setMessages] = useState<Message[]>([]);
   const [steps, setSteps] = useState<Steps>(idleSteps);
   const [streaming, setStreaming] = useState(false);
   const [banner, setBanner] = useState<ChatBanner | null>(null);
   const [loadingHistory, setLoadingHistory] = useState(false);
-  const [lastDone, setLastDone] = useState<DoneEvent | null>(null);
+  const [lastTurn, setLastTurn] = useState<LastTurn | null>(null);
+  const [announcement, setAnnouncement] = useState("");
   const [historyTick, setHistoryTick] = useState(0);
   const abortRef = useRef<AbortController | null>(null);
   const pendingTokens = useRef("");
   const frame = useRef<number | null>(null);
   const stepClock = useRef(0);
   const finished = useRef(false);
+  const serial = useRef(0);
+  const sentText = useRef("");
   const onTurnDoneRef = useRef(onTurnDone);
   onTurnDoneRef.current = onTurnDone;
   // A session created in the browser has nothing on the server yet: skip the (404) fetch.
@@ -110,20 +162,28 @@ export function useChat(sessionId: string, fresh: boolean, onTurnDone: (done: Do
     setStreaming(false);
     setBanner(null);
     setSteps(idleSteps());
-    setLastDone(null);
+    setLastTurn(null);
     if (freshRef.current) {
       setMessages([]);
       setLoadingHistory(false);
       return;
     }
+    // The previous session's turns must not linger (or be highlighted) while this one loads.
+    setMessages([]);
     setLoadingHistory(true);
     getSession(sessionId)
-      .then((view) => live && setMessages(view.turns.map(fromTurn)))
+      .then((view) => {
+        if (!live) return;
+        setMessages(view.turns.map((turn) => fromTurn(turn, view.feedback)));
+        const last = lastTurnOf(view, ++serial.current);
+        setLastTurn(last);
+        if (last) setSteps(doneSteps());
+      })
       .catch((error: unknown) => {
         if (!live) return;
         setMessages([]);
         if (!(error instanceof ApiError && error.status === 404)) {
-          setBanner({ message: errorText(error), code: "load_failed" });
+          setBanner({ message: `The conversation could not be loaded. ${errorText(error)}` });
         }
       })
       .finally(() => live && setLoadingHistory(false));
@@ -175,9 +235,11 @@ export function useChat(sessionId: string, fresh: boolean, onTurnDone: (done: Do
               streaming: false,
               provenance: trace.synthesizer?.provenance ?? [],
               usageLogId: trace.search_coordinator?.usage_log_id ?? null,
+              mode: event.mode,
             })),
           );
-          setLastDone(event);
+          setLastTurn({ trace, mode: event.mode, consolidationJobId: event.consolidation_job_id, live: true, serial: ++serial.current });
+          setAnnouncement(event.mode === "memory_only" ? "Answer ready: stored memories for your message." : "Answer ready.");
           onTurnDoneRef.current(event);
           break;
         }
@@ -185,8 +247,13 @@ export function useChat(sessionId: string, fresh: boolean, onTurnDone: (done: Do
           finished.current = true;
           flushTokens();
           setSteps((current) => failStep(current, event.step));
-          setMessages((current) => patchLast(current, () => ({ streaming: false, failed: true })));
-          setBanner({ message: event.message, code: event.code, traceId: event.trace_id });
+          setMessages(settleFailure);
+          setBanner({
+            message: failureText(event.code, event.message),
+            traceId: event.trace_id,
+            retryText: event.retryable === false ? undefined : sentText.current,
+          });
+          setAnnouncement("The answer failed.");
           break;
       }
     },
@@ -198,28 +265,42 @@ export function useChat(sessionId: string, fresh: boolean, onTurnDone: (done: Do
       const controller = new AbortController();
       abortRef.current?.abort();
       abortRef.current = controller;
+      sentText.current = text;
       setBanner(null);
       setStreaming(true);
-      setLastDone(null);
+      setAnnouncement("Sending…");
       stepClock.current = performance.now();
       finished.current = false;
       setSteps({ ...idleSteps(), wm_manager: { status: "running", ms: null } });
       setMessages((current) => {
         const index = nextTurnIndex(current);
-        const user: Message = { ...fromTurn({ turn_index: index, role: "user", content: text } as Turn), key: freshKey("user") };
+        const user: Message = {
+          key: freshKey("user"),
+          role: "user",
+          content: text,
+          turnIndex: index,
+          streaming: false,
+          provenance: [],
+          usageLogId: null,
+          feedback: null,
+          mode: null,
+          failed: false,
+        };
         const assistant: Message = { ...user, key: freshKey("assistant"), role: "assistant", content: "", turnIndex: index + 1, streaming: true };
         return [...current, user, assistant];
       });
       try {
         await streamChat({ session_id: sessionId, message: text }, handleEvent, controller.signal);
         if (!finished.current && !controller.signal.aborted) {
-          throw new Error("The connection closed before the answer was complete.");
+          throw new Error("The connection closed before the answer was complete. Try again.");
         }
       } catch (error) {
         if (controller.signal.aborted) return;
         setSteps((current) => failStep(current, undefined));
-        setMessages((current) => patchLast(current, () => ({ streaming: false, failed: true })));
-        setBanner({ message: errorText(error), code: error instanceof ApiError ? error.code : "network_error" });
+        setMessages(settleFailure);
+        const retryable = !(error instanceof ApiError) || error.status >= 500 || error.status === 429;
+        setBanner({ message: errorText(error), retryText: retryable ? text : undefined });
+        setAnnouncement("The answer failed.");
       } finally {
         if (abortRef.current === controller) {
           flushTokens();
@@ -231,14 +312,27 @@ export function useChat(sessionId: string, fresh: boolean, onTurnDone: (done: Do
     [flushTokens, handleEvent, sessionId],
   );
 
+  const retry = useCallback(() => {
+    const text = banner?.retryText;
+    if (!text) return;
+    // The unanswered message is sent again as a new turn; drop its failed copy from view.
+    setMessages((current) => {
+      const last = current[current.length - 1];
+      return last?.role === "user" && last.failed ? current.slice(0, -1) : current;
+    });
+    void send(text);
+  }, [banner, send]);
+
   return {
     messages,
     steps,
     streaming,
     banner,
     loadingHistory,
-    lastDone,
+    lastTurn,
+    announcement,
     send,
+    retry,
     dismissBanner: () => setBanner(null),
     reloadHistory: () => setHistoryTick((value) => value + 1),
   };

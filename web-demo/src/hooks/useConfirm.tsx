@@ -1,4 +1,5 @@
-import { createContext, useCallback, useContext, useState, type ReactNode } from "react";
+import { createContext, useCallback, useContext, useRef, useState, type ReactNode } from "react";
+import { Modal } from "../components/ui/Modal";
 
 export interface ConfirmOptions {
   title: string;
@@ -20,10 +21,14 @@ interface Pending extends ConfirmOptions {
   resolve: (result: ConfirmResult) => void;
 }
 
-/** An in-page confirmation dialog (with an optional checkbox) reachable from any view. */
+/**
+ * A modal confirmation (with an optional checkbox) reachable from any view. The safe choice,
+ * Cancel, has the focus when it opens; Escape, a backdrop click and Cancel all decline.
+ */
 export function ConfirmProvider({ children }: { children: ReactNode }) {
   const [pending, setPending] = useState<Pending | null>(null);
   const [checked, setChecked] = useState(false);
+  const cancelRef = useRef<HTMLButtonElement>(null);
   const ask = useCallback<Ask>(
     (options) =>
       new Promise((resolve) => {
@@ -40,31 +45,24 @@ export function ConfirmProvider({ children }: { children: ReactNode }) {
     <ConfirmContext.Provider value={ask}>
       {children}
       {pending && (
-        <div className="modal-backdrop" onKeyDown={(event) => event.key === "Escape" && close(false)}>
-          <div className="modal" role="dialog" aria-modal="true" aria-labelledby="confirm-title" data-testid="confirm-dialog">
-            <h3 id="confirm-title">{pending.title}</h3>
-            <p>{pending.message}</p>
-            {pending.checkboxLabel && (
-              <label className="checkbox">
-                <input
-                  type="checkbox"
-                  data-testid="confirm-checkbox"
-                  checked={checked}
-                  onChange={(event) => setChecked(event.target.checked)}
-                />
-                {pending.checkboxLabel}
-              </label>
-            )}
-            <div className="modal-actions">
-              <button type="button" className="ghost" data-testid="confirm-cancel" onClick={() => close(false)}>
-                Cancel
-              </button>
-              <button type="button" className="danger" data-testid="confirm-ok" autoFocus onClick={() => close(true)}>
-                {pending.confirmLabel ?? "Delete"}
-              </button>
-            </div>
+        <Modal labelledBy="confirm-title" role="alertdialog" className="confirm" testId="confirm-dialog" initialFocus={cancelRef} onClose={() => close(false)}>
+          <h2 id="confirm-title">{pending.title}</h2>
+          <p>{pending.message}</p>
+          {pending.checkboxLabel && (
+            <label className="checkbox">
+              <input type="checkbox" data-testid="confirm-checkbox" checked={checked} onChange={(event) => setChecked(event.target.checked)} />
+              {pending.checkboxLabel}
+            </label>
+          )}
+          <div className="modal-actions">
+            <button type="button" ref={cancelRef} className="ghost" data-testid="confirm-cancel" onClick={() => close(false)}>
+              Cancel
+            </button>
+            <button type="button" className="danger" data-testid="confirm-ok" onClick={() => close(true)}>
+              {pending.confirmLabel ?? "Delete"}
+            </button>
           </div>
-        </div>
+        </Modal>
       )}
     </ConfirmContext.Provider>
   );

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 
-from lycheemem.api.deps import ContextDep, UserCallerDep
-from lycheemem.api.schemas import LoginCreate, MePublic, TokenPublic, UserCreate
+from lycheemem.api.deps import ContextDep, UserCallerDep, client_address
+from lycheemem.api.schemas import AccountDelete, LoginCreate, MePublic, TokenPublic, UserCreate
 from lycheemem.auth.users import Session, expires_iso
 from lycheemem.clock import format_ts
 from lycheemem.errors import AuthError
@@ -35,7 +37,7 @@ async def register(body: UserCreate, ctx: ContextDep) -> TokenPublic:
 @router.post("/login", response_model=TokenPublic)
 async def login(body: LoginCreate, request: Request, ctx: ContextDep) -> TokenPublic:
     """Exchange username and password for a token."""
-    client = request.client.host if request.client else ""
+    client = client_address(request, ctx.settings.trusted_proxy_networks)
     session = await ctx.auth.login(username=body.username, password=body.password, client=client)
     return _token_public(session)
 
@@ -53,3 +55,18 @@ async def me(caller: UserCallerDep, ctx: ContextDep) -> MePublic:
         created_at=user.created_at,
         token_expires_at=format_ts(caller.token_expires_at) if caller.token_expires_at else None,
     )
+
+
+@router.delete("/me")
+async def delete_me(body: AccountDelete, caller: UserCallerDep, ctx: ContextDep) -> dict[str, Any]:
+    """Delete the account and everything it stored; its tokens stop working at once.
+
+    Tokens are revoked and the account row removed first, so no request can add data while
+    the rest (memory, sessions, jobs, vectors, skills, usage logs, long documents) goes.
+    A wrong password is 403.
+    """
+    await ctx.auth.confirm_password(caller.user_id, body.password)
+    await ctx.auth.delete_user(caller.user_id)
+    deleted = await ctx.manage.delete_all(user_id=caller.user_id)
+    deleted["long_documents"] = await ctx.longdoc.delete_user(caller.user_id)
+    return {"deleted": deleted}

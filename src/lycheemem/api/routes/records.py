@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
-from lycheemem.api.schemas import SESSION_ID_PATTERN
+from lycheemem.api.schemas import SESSION_ID_PATTERN, Offset
 
 router = APIRouter(prefix="/memory", tags=["records"])
 
@@ -23,7 +23,7 @@ async def list_records(
     session_id: Annotated[str | None, Query(pattern=SESSION_ID_PATTERN)] = None,
     include_expired: bool = False,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     order: Literal["updated_desc", "created_desc", "created_asc"] = "updated_desc",
 ) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
-from lycheemem.api.schemas import SESSION_ID_PATTERN, SessionMetaUpdate
+from lycheemem.api.schemas import SESSION_ID_PATTERN, Offset, SessionMetaUpdate
 from lycheemem.domain.models import Summary, Turn
 
 router = APIRouter(tags=["sessions"])
@@ -45,7 +45,7 @@ def summary_public(summary: Summary) -> dict[str, Any]:
 async def list_sessions(
     caller: CallerDep,
     ctx: ContextDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """The caller's sessions, most recently updated first, with the overall total."""
@@ -77,7 +77,7 @@ async def get_session(
     session_id: SessionPath,
     caller: CallerDep,
     ctx: ContextDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> dict[str, Any]:
     """One session's turns (a page), summaries and working-memory usage."""
@@ -95,6 +95,7 @@ async def get_session(
         "wm_max_tokens": view.wm_max_tokens,
         "wm_current_tokens": view.wm_current_tokens,
         "consolidated_until": view.session.consolidated_until,
+        "feedback": view.feedback,
     }
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.schemas import Offset
 from lycheemem.services.presenters import skill_public
 
 router = APIRouter(prefix="/memory/skills", tags=["skills"])
@@ -17,7 +18,7 @@ async def list_skills(
     caller: CallerDep,
     ctx: ContextDep,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """The caller's skills, most recently updated first, optionally full-text filtered."""

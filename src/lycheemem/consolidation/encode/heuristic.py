@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lycheemem.consolidation.encode import discourse
 from lycheemem.domain.models import ExtractedRecord, ExtractedSkill, Temporal, Turn
 from lycheemem.domain.text import cues
 from lycheemem.domain.text.dates import annotate_dates, parse_loose_datetime
@@ -108,8 +109,15 @@ _INTERJ_PUNCT = (
     r"nope|well|totally|absolutely|definitely|agreed|exactly|true|right|sorry|congrats|"
     r"congratulations|alright|indeed|so|anyway|honestly|lovely|wonderful|haha|ha"
 )
+# Discourse markers that open a message but say nothing themselves ("Quick update:",
+# "Also,"); the statement after them is what is remembered.
+_MARKERS = (
+    r"(?:quick\s+|small\s+|one\s+more\s+|an?\s+)?(?:update|correction|fyi|note|heads[\s-]+up)"
+    r"\s*[:,\-–]\s*|(?:also|plus|and\s+also|oh\s+and)\s*,\s*|"
+    r"(?:bad|good|great|sad|big)\s+news\s*[:,!\-–]+\s*"
+)
 _LEAD_CHATTER = re.compile(
-    rf"^(?:(?:{_INTERJ_LOOSE})\b[\s,!.~]*|(?:{_INTERJ_PUNCT})\b\s*[,!.~]+\s*|"
+    rf"^(?:{_MARKERS}|(?:{_INTERJ_LOOSE})\b[\s,!.~]*|(?:{_INTERJ_PUNCT})\b\s*[,!.~]+\s*|"
     r"[A-Z][a-z]+\s*!+\s*)",
     re.IGNORECASE,
 )
@@ -138,7 +146,9 @@ _CHITCHAT_RE = re.compile(
     r"have\s+(?:a\s+)?(?:good|great|nice|fun)|what\s+an?\s+[\w']+(?:\s+[\w']+)?$|bye\b|"
     r"good\s+(?:morning|night|evening|afternoon)|let\s+me\s+know|congrat|"
     r"take\s+a\s+look|check\s+(?:this|it)\s+out|look\s+at\s+this|you\s+(?:rock|rule)|"
-    r"(?:i'm|i\s+am)\s+(?:off|going)\s+to\s+go\s*$)",
+    r"(?:i'm|i\s+am)\s+(?:off|going)\s+to\s+go\s*$|"
+    r"(?:just\s+)?(?:following|circling|checking)\s+(?:up|back|in)\b(?:\s+(?:on|about|with)\b)?|"
+    r"(?:a\s+few|some|two|three|quick|more)\s+(?:updates?|changes|news)\b|one\s+more\s+thing)",
     re.IGNORECASE,
 )
 _ZH_CHITCHAT = re.compile(r"^(?:谢谢|多谢|感谢|你好|您好|哈哈|好的|嗯|再见|拜拜|不客气|没问题)")
@@ -210,7 +220,8 @@ def _is_question(sentence: str) -> bool:
 
 _ADVERBS = (
     r"always|usually|often|sometimes|never|really|also|still|just|totally|definitely|mostly|"
-    r"rarely|generally|actually|even|already|finally|truly|absolutely|normally|typically"
+    r"rarely|generally|actually|even|already|finally|truly|absolutely|normally|typically|"
+    r"now|currently|recently|soon|instead|once"
 )
 _PRONOUN_SUBJECT = re.compile(
     r"(?<![\w'’])(?P<pron>i|we|you)(?P<aux>'m|’m|'re|’re|'ve|’ve|'d|’d|'ll|’ll|\s+am|\s+are|"
@@ -236,6 +247,7 @@ _NO_AGREEMENT = frozenset(
         both all each recently"""
     )
 )
+_LY_VERBS = frozenset(_words("fly apply reply rely supply comply multiply imply ally"))
 _IRREGULAR_3RD = {"do": "does", "go": "goes", "have": "has", "be": "is"}
 
 
@@ -256,7 +268,9 @@ def _third_person(verb: str) -> str:
     if (
         low in _NO_AGREEMENT
         or low in _PAST_FORMS
-        or low.endswith(("ed", "ing", "ly"))
+        or (low.endswith("ed") and not low.endswith("eed"))
+        or low.endswith("ing")
+        or (low.endswith("ly") and low not in _LY_VERBS)
         or (low.endswith("s") and not low.endswith("ss"))
         or len(low) < 2
     ):
@@ -270,13 +284,29 @@ def _third_person(verb: str) -> str:
 
 def _looks_like_verb(word: str) -> bool:
     low = word.lower()
-    return low not in STOPWORDS or low in ("do", "have")
+    return low not in STOPWORDS or low in ("do", "have", "get", "know", "tell")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Names:
     first: str  # who "I/we" are
     second: str | None  # who "you" is (assistant turns only)
+    # Targets already named once in the sentence: later mentions become "they"/"their", so
+    # "I back up my Postgres" reads "Dana backs up their Postgres", not "Dana ... Dana's".
+    named: set[str] = field(default_factory=set)
+
+    def mention(self, target: str) -> bool:
+        """Record a mention of ``target``; True when it was already named in the sentence."""
+        seen = target in self.named
+        self.named.add(target)
+        return seen
+
+
+_PLURAL_AUX = {
+    "'m": " are", "'re": " are", "'ve": " have", "'d": " would", "'ll": " will", "am": " are",
+    "are": " are", "was": " were", "were": " were", "have": " have", "don't": " don't",
+    "do not": " do not",
+}  # fmt: skip
 
 
 def _possessive(name: str) -> str:
@@ -290,6 +320,10 @@ def _subject_sub(m: re.Match[str], names: _Names) -> str:
         return m.group(0)
     aux = (m.group("aux") or "").replace("’", "'").strip().lower()
     gap, verb = m.group("gap") or "", m.group("verb")
+    if names.mention(target):
+        # A second mention in one sentence: "they" with plural agreement (verb unchanged).
+        head = "they" + (_PLURAL_AUX.get(aux.lstrip(), " " + aux) if aux else "")
+        return head + (gap + verb if verb else "")
     if aux:
         head = target + _AUX_MAP.get(aux.lstrip(), " " + aux)
         return head + (gap + verb if verb else "")
@@ -308,10 +342,23 @@ def _object_sub(m: re.Match[str], names: _Names) -> str:
     if pron.startswith("your"):
         if names.second is None:
             return raw
-        return names.second if pron.startswith("yoursel") else _possessive(names.second)
-    if pron in ("me", "myself", "us", "ourselves"):
-        return names.first
-    return _possessive(names.first)
+        return _object_form(names, names.second, reflexive=pron.startswith("yoursel"))
+    if pron in ("me", "us"):
+        return _object_form(names, names.first, accusative=True)
+    if pron in ("myself", "ourselves"):
+        return _object_form(names, names.first, reflexive=True)
+    return _object_form(names, names.first)
+
+
+def _object_form(
+    names: _Names, target: str, *, accusative: bool = False, reflexive: bool = False
+) -> str:
+    """``target`` as an object or possessive; a repeated mention becomes a pronoun."""
+    if names.mention(target):
+        if reflexive:
+            return "themselves"
+        return "them" if accusative else "their"
+    return target if accusative or reflexive else _possessive(target)
 
 
 def _zh_sub(text: str, names: _Names) -> str:
@@ -325,8 +372,26 @@ def _zh_sub(text: str, names: _Names) -> str:
 
 def _fix_case(text: str) -> str:
     """Lower-case generic subjects ("The user") when they land mid-sentence."""
-    out = re.sub(r"(?<=\w[ ,])The (user|assistant)\b", r"the \1", text)
+    out = re.sub(r"(?<=[\w,;:)\]] )The (user|assistant)\b", r"the \1", text)
     return out[:1].upper() + out[1:] if out else out
+
+
+def _substitute_in_order(sentence: str, names: _Names) -> str:
+    """Subject and object pronouns replaced left to right, so the first mention is named."""
+    found = [(m, True) for m in _PRONOUN_SUBJECT.finditer(sentence)]
+    taken = [(m.start(), m.end()) for m, _ in found]
+    for m in _PRONOUN_OBJECT.finditer(sentence):
+        if not any(start < m.end() and m.start() < end for start, end in taken):
+            found.append((m, False))
+    found.sort(key=lambda pair: pair[0].start())
+    parts: list[str] = []
+    position = 0
+    for m, is_subject in found:
+        parts.append(sentence[position : m.start()])
+        parts.append(_subject_sub(m, names) if is_subject else _object_sub(m, names))
+        position = m.end()
+    parts.append(sentence[position:])
+    return "".join(parts)
 
 
 def decontextualise(sentence: str, *, first: str, second: str | None = None) -> str:
@@ -336,8 +401,7 @@ def decontextualise(sentence: str, *, first: str, second: str | None = None) -> 
     "X likes". Chinese 我/我们/我的 are replaced too (你/你的 when ``second`` is given).
     """
     names = _Names(first, second)
-    out = _PRONOUN_SUBJECT.sub(lambda m: _subject_sub(m, names), sentence)
-    out = _PRONOUN_OBJECT.sub(lambda m: _object_sub(m, names), out)
+    out = _substitute_in_order(sentence, names)
     if is_cjk(out):
         out = _zh_sub(out, names)
     return _fix_case(out)
@@ -498,6 +562,33 @@ def classify_sentence(
 
 _QUESTION_CHARS = 120
 _SHORT_ANSWER_WORDS = 14
+# An assistant's question is the context of the user's whole first sentence: "How is the
+# dog handling the noise?" - "Our beagle Pixel hides under the bed ..." (the dog is Pixel).
+_AGENT_ANSWER_WORDS = 30
+
+
+_TOPIC_TURNS = 3  # how many turns a topic ("the shipment-tracking service") stays "it"
+_GENERIC_USER = "The user"
+
+
+@dataclass(slots=True)
+class _Discourse:
+    """What the conversation is about, carried from turn to turn."""
+
+    topic: str | None = None
+    topic_turn: int = -1
+    learned_name: str | None = None  # the user's name from "I'm Dana" when none was known
+
+    def set_topic(self, topic: str | None, turn_index: int) -> None:
+        """Remember ``topic`` as what a later "it" refers to."""
+        if topic:
+            self.topic, self.topic_turn = topic, turn_index
+
+    def current_topic(self, turn_index: int) -> str | None:
+        """The topic when it was set in the last few turns, else None."""
+        if self.topic and turn_index - self.topic_turn <= _TOPIC_TURNS:
+            return self.topic
+        return None
 
 
 @dataclass(slots=True)
@@ -511,6 +602,11 @@ class _TurnCtx:
     extra_tools: Sequence[str]
     names: frozenset[str]
     records: list[ExtractedRecord] = field(default_factory=list)
+    question: str | None = None  # the question of the previous turn, by someone else
+    asker: str | None = None  # who asked it ("the assistant" or a speaker's name)
+    discourse: _Discourse = field(default_factory=_Discourse)
+    answered: bool = False  # the first statement of the turn (the answer) was seen
+    folded: set[int] = field(default_factory=set)  # ids of records holding their question
 
 
 @dataclass(slots=True)
@@ -528,6 +624,12 @@ def _speaker_of(turn: Turn) -> str | None:
     meta = turn.metadata or {}
     value = meta.get("speaker")
     return value if isinstance(value, str) and value.strip() else None
+
+
+def _speaker_name(turn: Turn) -> str | None:
+    """The turn's speaker as a person's name (cased; ids are not names)."""
+    speaker = _speaker_of(turn)
+    return discourse.person_name(speaker) if speaker else None
 
 
 def _strip_speaker_prefix(content: str, speaker: str | None) -> str:
@@ -642,12 +744,103 @@ def _is_procedural(block: _Block) -> bool:
 
 
 def _emit_sentence(ctx: _TurnCtx, raw: str) -> None:
+    answering = ctx.question is not None and not ctx.answered and ctx.turn.role == "user"
+    for part in discourse.split_comma_splice(raw, answering=answering):
+        _emit_statement(ctx, part)
+
+
+def _introduce(ctx: _TurnCtx, cleaned: str) -> str | None:
+    """Handle "I'm Dana, ...": returns the rest of the sentence (None: nothing left).
+
+    The user's name is learned when none was known ("The user's name is Dana." is
+    stored); an introduction that repeats the known name is dropped, so no record reads
+    "Dana is Dana".
+    """
+    intro = discourse.self_introduction(cleaned)
+    if intro is None or ctx.turn.role != "user":
+        return cleaned
+    name, rest = intro
+    if ctx.first == _GENERIC_USER:
+        ctx.discourse.learned_name = name
+        ctx.first = name
+        text = f"The user's name is {name}."
+        ctx.records.append(
+            ExtractedRecord(
+                memory_type="fact",
+                semantic_text=text,
+                normalized_text=canon(text),
+                entities=[name],
+                source_turn_indexes=[ctx.turn.turn_index],
+                source_role=ctx.turn.role,
+                confidence=_CONFIDENCE.get(ctx.turn.role, 0.5),
+            )
+        )
+    elif name.casefold() not in (ctx.first.casefold(), ctx.first.split()[0].casefold()):
+        return cleaned
+    return rest if rest and not is_chitchat(rest) and not _too_short(rest) else None
+
+
+def _emit_statement(ctx: _TurnCtx, raw: str) -> None:
     cleaned = _keep_sentence(raw, ctx.names)
     if cleaned is None:
+        if ctx.turn.role == "user" and not _is_question(raw):
+            # "Following up on the car rental." is no memory, but it says what comes next
+            # is about: "Did you find one?" - "Yes, a Renault Clio".
+            ctx.discourse.set_topic(discourse.topic_of_answer(raw), ctx.turn.turn_index)
         return
+    cleaned = _introduce(ctx, cleaned)
+    if cleaned is None:
+        return
+    turn_index = ctx.turn.turn_index
+    cleaned = discourse.resolve_it(cleaned, ctx.discourse.current_topic(turn_index))
     record = _build_record(ctx, cleaned, is_list_item=False)
-    if record is not None:
-        ctx.records.append(record)
+    if record is None:
+        return
+    text = discourse.drop_tautology(record.semantic_text)
+    if not text:
+        return
+    answering = ctx.question is not None and not ctx.answered and ctx.turn.role == "user"
+    ctx.answered = True
+    if answering and ctx.question is not None and discourse.is_elliptical(cleaned):
+        # "Mostly the shipment-tracking service." means nothing without what was asked.
+        topic = ctx.discourse.current_topic(turn_index)
+        text = _fix_case(discourse.fold_answer(text, ctx.question, ctx.first, topic))
+        ctx.discourse.set_topic(discourse.topic_of_answer(cleaned), turn_index)
+        ctx.folded.add(id(record))
+    elif (
+        answering
+        and ctx.asker == _ASSISTANT
+        and ctx.question is not None
+        and len(text.split()) <= _AGENT_ANSWER_WORDS
+        and (_UNRESOLVED.search(cleaned) or _question_adds(ctx.question, cleaned))
+    ):
+        # "We fixed them: ..." or "We booked an Airbnb near the waterfront." answers the
+        # assistant's question ("... in Porto?"); keep the question with it.
+        text = (
+            f'{text.rstrip(" .")} (replying to {_ASSISTANT}: "{ctx.question[:_QUESTION_CHARS]}").'
+        )
+        ctx.folded.add(id(record))
+    record.semantic_text = text[:_MAX_TEXT]
+    record.normalized_text = canon(record.semantic_text)
+    ctx.records.append(record)
+
+
+def _question_adds(question: str, answer: str) -> bool:
+    """Whether ``question`` names something the answer leaves out: a name ("... in Porto?")
+    or the thing asked about ("How is the dog handling the noise?"). A question that itself
+    points back ("What's the stack behind it?") adds nothing reliable."""
+    if _UNRESOLVED.search(question):
+        return False
+    low = answer.casefold()
+    names = re.findall(r"(?<=\s)[A-Z][\w\-]+", question)
+    topic = discourse.topic_of_question(question, None)
+    if topic:
+        names.append(topic.split()[-1])
+    return any(name.casefold() not in low for name in names)
+
+
+_ASSISTANT = "the assistant"
+_UNRESOLVED = re.compile(r"\b(?:it|them|they|this|that|those|these|there)\b", re.IGNORECASE)
 
 
 def _emit_procedure(ctx: _TurnCtx, block: _Block) -> None:
@@ -681,6 +874,28 @@ def _encode_turn(ctx: _TurnCtx) -> None:
             ctx.records.append(_photo_record(ctx, photo))
 
 
+def _set_question(ctx: _TurnCtx, previous: Turn | None) -> None:
+    """The question the turn may answer: the last one of the previous turn, when someone
+    else asked it; its noun phrase becomes the conversation's topic."""
+    if previous is None:
+        return
+    same_party = previous.role == ctx.turn.role and (
+        (_speaker_of(previous) or "").casefold() == (ctx.speaker or "").casefold()
+    )
+    if same_party:
+        return
+    question = _last_question(previous)
+    if question is None:
+        return
+    ctx.question = question
+    ctx.asker = _ASSISTANT if previous.role == "assistant" else _speaker_name(previous)
+    if _UNRESOLVED.search(question):
+        # "What's the stack behind it?" is still about the earlier topic.
+        return
+    owner = ctx.first if ctx.turn.role == "user" else None
+    ctx.discourse.set_topic(discourse.topic_of_question(question, owner), ctx.turn.turn_index)
+
+
 def _addressee(previous: Turn | None, speaker: str | None) -> str | None:
     """In a conversation between named people, "you" in a turn means the previous speaker."""
     if previous is None or previous.role != "user" or speaker is None:
@@ -701,7 +916,10 @@ def _last_question(turn: Turn) -> str | None:
 
 
 def _attach_question(
-    records: list[ExtractedRecord], previous: Turn | None, addressee: str | None
+    records: list[ExtractedRecord],
+    previous: Turn | None,
+    addressee: str | None,
+    folded: set[int],
 ) -> None:
     """Keep the question a short answer replies to, so "It's a mix of drama and romance"
     stays findable by what was asked ("What genre is the screenplay?")."""
@@ -712,7 +930,7 @@ def _attach_question(
         return
     question = question[:_QUESTION_CHARS]
     for record in records:
-        if len(record.semantic_text.split()) > _SHORT_ANSWER_WORDS:
+        if id(record) in folded or len(record.semantic_text.split()) > _SHORT_ANSWER_WORDS:
             continue
         record.semantic_text = f'{record.semantic_text} (replying to {addressee}: "{question}")'
         record.normalized_text = canon(record.semantic_text)
@@ -838,13 +1056,15 @@ def encode_turns(
     """
     records: list[ExtractedRecord] = []
     names = _known_names(turns, user_display_name)
+    state = _Discourse()
+    user_name = discourse.person_name(user_display_name)
     previous: Turn | None = None
     for turn in turns:
         speaker = _speaker_of(turn)
-        first, second = _names_for(turn, speaker, user_display_name)
+        first, second = _names_for(turn, _speaker_name(turn), user_name or state.learned_name)
         addressee = _addressee(previous, speaker)
         if second is None and addressee is not None:
-            second = addressee
+            second = discourse.person_name(addressee) or addressee
         ctx = _TurnCtx(
             turn=turn,
             speaker=speaker,
@@ -854,9 +1074,11 @@ def encode_turns(
             timezone=timezone,
             extra_tools=extra_tools,
             names=names,
+            discourse=state,
         )
+        _set_question(ctx, previous)
         _encode_turn(ctx)
-        _attach_question(ctx.records, previous, addressee)
+        _attach_question(ctx.records, previous, addressee, ctx.folded)
         records.extend(ctx.records)
         previous = turn
     skills = [

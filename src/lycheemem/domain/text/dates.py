@@ -377,7 +377,10 @@ _STRICT_YEAR = re.compile(
 def _to_local_date(reference: datetime, timezone: str) -> date:
     if reference.tzinfo is None:
         return reference.date()
-    return reference.astimezone(ZoneInfo(timezone)).date()
+    try:
+        return reference.astimezone(ZoneInfo(timezone)).date()
+    except OverflowError:  # a reference at the calendar's edge stays in its own zone
+        return reference.date()
 
 
 def _bare_may_is_verb(m: re.Match[str], text: str) -> bool:
@@ -409,7 +412,11 @@ def find_dates(
         for m in pattern.finditer(text):
             if _bare_may_is_verb(m, text):
                 continue
-            resolved = handler(m, ctx)
+            try:
+                resolved = handler(m, ctx)
+            except (OverflowError, ValueError):
+                # "tomorrow" on 9999-12-31 or "3000 years ago": no representable date.
+                continue
             if resolved is not None:
                 found.append(DateSpan(m.start(), m.end(), m.group(0), *resolved, relative))
     return _non_overlapping(found)
@@ -485,7 +492,10 @@ def parse_query_window(
     zone = ZoneInfo(timezone)
     start = datetime.combine(since, time.min, tzinfo=zone)
     end = datetime.combine(until, time(23, 59, 59, 999000), tzinfo=zone)
-    return {"since": iso_utc(start), "until": iso_utc(end)}
+    try:
+        return {"since": iso_utc(start), "until": iso_utc(end)}
+    except OverflowError:  # "0001-01-01" east of UTC has no UTC day: no usable filter
+        return None
 
 
 _TIME_RE = re.compile(

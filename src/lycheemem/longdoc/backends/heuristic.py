@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.backends.base import Completion, Judgement
-from lycheemem.longdoc.text import entity_terms, split_sentences, terms, truncate_to_tokens
+from lycheemem.longdoc.text import (
+    STOPWORDS,
+    entity_spans,
+    entity_terms,
+    link_terms,
+    linked_terms,
+    named_terms,
+    split_sentences,
+    terms,
+    truncate_to_tokens,
+)
 
-__all__ = ["HeuristicModel", "note_sentence_score"]
+__all__ = ["HeuristicModel", "Resolution", "note_sentence_score", "resolve_chain"]
 
 _NUMBER = re.compile(r"\d+(?:[.,:/-]\d+)*")
 _DATE = re.compile(
@@ -20,15 +31,25 @@ _DATE = re.compile(
     re.IGNORECASE,
 )
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w-]+")
+_NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*")
 _ANSWER_SENTENCES = 5
 # Sentences must share at least this much weighted evidence with the question or the
 # memory's entities to enter the memory; one shared common word is not enough.
 _MIN_RELEVANCE = 2.0
 
 
-def note_sentence_score(sentence: str) -> float:
-    """Information density of a sentence: entities, numbers and dates count most."""
-    entities = len(_CAPITAL.findall(sentence))
+def note_sentence_score(sentence: str, name_counts: Mapping[str, int] | None = None) -> float:
+    """Information density of a sentence: entities, numbers and dates count most.
+
+    With ``name_counts`` (how often each capitalised word occurs in the whole passage) a
+    name counts ``1 / occurrences``: a name said once is news, one repeated on every line
+    (a class name in a manual, a speaker in a transcript) is not.
+    """
+    names = _CAPITAL.findall(sentence)
+    if name_counts is None:
+        entities = float(len(names))
+    else:
+        entities = sum(1.0 / max(1, name_counts.get(name, 1)) for name in names)
     numbers = len(_NUMBER.findall(sentence))
     dates = len(_DATE.findall(sentence))
     return 1.5 * min(entities, 4) + 1.0 * min(numbers, 3) + 1.0 * min(dates, 2) + 0.1
@@ -45,10 +66,13 @@ class HeuristicModel:
     """Answers without any model; deterministic and CPU-only.
 
     Promises: notes are extracts of the source sentences (kept in source order) within
-    the token budget; the memory keeps the sentences that share the most weighted terms
-    with the question and with the entities already in memory, within the cap; the
-    answer is the best few memory sentences. Token counts are those of the text read and
-    written, so the cost accounting matches a model that reads the same prompts.
+    the token budget; the memory keeps the sentences linked to the question's entities
+    (directly or along a chain of shared entities) that share the most weighted terms
+    with it, within the cap; when the memory holds a chain of at least two sentences the
+    answer starts with the entity the chain resolves to, then gives the chain's
+    sentences as evidence (just the best sentences otherwise). Token counts are those of
+    the text read and written, so the cost accounting matches a model that reads the
+    same prompts.
     """
 
     name = "heuristic"
@@ -69,9 +93,9 @@ class HeuristicModel:
 
     def _compress_one(self, text: str, cap: int) -> Completion:
         sentences = split_sentences(text)
-        ranked = sorted(
-            range(len(sentences)), key=lambda i: (-note_sentence_score(sentences[i]), i)
-        )
+        name_counts = Counter(name for s in sentences for name in _CAPITAL.findall(s))
+        scores = [note_sentence_score(sentence, name_counts) for sentence in sentences]
+        ranked = sorted(range(len(sentences)), key=lambda i: (-scores[i], i))
         note = self._fill(sentences, ranked, cap, separator=" ")
         return Completion(note, self._counter.count(text), self._counter.count(note))
 
@@ -106,7 +130,9 @@ class HeuristicModel:
 
     def _update_sync(self, question: str, memory: str, content: str, cap: int) -> Completion:
         old = [line for line in memory.split("\n") if line.strip()]
-        kept = _relevant(question, old, split_sentences(content))
+        # a sentence already in memory is not kept twice (a chunk may be read again)
+        new = [s for s in split_sentences(content) if s not in set(old)]
+        kept = _relevant(question, old, new)
         ranked = sorted(range(len(kept)), key=lambda i: (-kept[i].score, kept[i].position))
         text = self._fill([item.sentence for item in kept], ranked, cap, separator="\n")
         prompt = self._counter.count(question) + self._counter.count(memory)
@@ -120,8 +146,12 @@ class HeuristicModel:
     def _answer_sync(self, question: str, context: str, cap: int) -> Completion:
         lines = [line for line in context.split("\n") if line.strip()]
         sentences = [s for line in lines for s in split_sentences(line)]
-        chosen = _follow_chain(question, sentences)
-        text = " ".join(sentences[i] for i in sorted(chosen))
+        resolution = resolve_chain(question, sentences)
+        evidence = " ".join(sentences[i] for i in resolution.chain)
+        if resolution.entity and len(resolution.chain) > 1:
+            text = f"{resolution.entity}. Evidence: {evidence}"
+        else:
+            text = evidence
         text = truncate_to_tokens(text, self._counter, cap)
         prompt = self._counter.count(question) + self._counter.count(context)
         return Completion(text, prompt, self._counter.count(text))
@@ -130,71 +160,115 @@ class HeuristicModel:
         """Nothing to release."""
 
 
+def _seeds(question: str) -> tuple[set[str], bool]:
+    """What a chain starts from: the question's entities and numbers, else all its terms.
+
+    The flag is True when the seeds are names (then links must be written as names).
+    """
+    question_terms = set(terms(question))
+    # a name's last word is its specific one ("Project Heron", "Hana Quintero")
+    seeds = {span[-1] for span in entity_spans(question)}
+    seeds.update(t for t in question_terms if any(ch.isdigit() for ch in t))
+    return (seeds, True) if seeds else (question_terms, False)
+
+
 def _relevant(question: str, old: list[str], new: list[str]) -> list[_Scored]:
     """Sentences of ``old + new`` relevant enough for the memory, in order.
 
-    Relevance spreads: a kept sentence's entities bridge to further sentences of the same
-    content (two hops in one chunk), so ranking repeats until the kept set is stable.
+    A sentence qualifies when it scores at least ``_MIN_RELEVANCE`` and, if the question
+    names entities, it is linked to them (directly or through the entities of other
+    linked sentences, old or new: two hops in one chunk, or a hop whose link was read
+    earlier). Sentences that only share ordinary words with the question stay out, which
+    keeps real prose from flooding the memory.
     """
-    bridge = list(old)
-    kept: list[_Scored] = []
-    for _ in range(4):
-        scored = _rank(question, old, new, bridge=bridge)
-        kept = [item for item in scored if item.score >= _MIN_RELEVANCE]
-        grown = [item.sentence for item in kept]
-        if set(grown) <= set(bridge):
-            break
-        bridge = list(dict.fromkeys([*bridge, *grown]))
-    return kept
+    sentences = [*old, *new]
+    seeds, named = _seeds(question)
+    linked = linked_terms(seeds, sentences, any_case=not named)
+    scored = _rank(question, sentences, linked)
+    return [
+        item
+        for item in scored
+        if item.score >= _MIN_RELEVANCE and (not named or named_terms(item.sentence) & linked)
+    ]
 
 
-def _rank(
-    question: str, old: list[str], new: list[str], *, bridge: list[str] | None = None
-) -> list[_Scored]:
-    """Score sentences by weighted overlap with the question and the memory's entities.
+def _rank(question: str, sentences: list[str], linked: set[str]) -> list[_Scored]:
+    """Score sentences by weighted overlap with the question and the linked entities.
 
-    Question entities (capitalised words) weigh 2, other question terms 1; entities of
-    the old memory that the question does not name weigh 1.5, which is what lets a
-    second hop (a fact about an entity found by the first hop) into the memory.
+    Question entities weigh 3, linked entities the question does not name 2 (what lets
+    a later hop, a fact about an entity found by an earlier one, in), other question
+    terms 1.
     """
     question_terms = set(terms(question))
-    question_entities = entity_terms(question) & question_terms
-    bridge_terms = entity_terms("\n".join(old if bridge is None else bridge)) - question_terms
-    weights = {term: 1.0 for term in question_terms}
-    weights.update({term: 2.0 for term in question_entities})
-    for term in bridge_terms:
-        weights.setdefault(term, 1.5)
+    weights = dict.fromkeys(question_terms, 1.0)
+    weights.update(dict.fromkeys(entity_terms(question) & question_terms, 3.0))
+    for term in linked - question_terms:
+        weights[term] = 2.0
     out = []
-    for position, sentence in enumerate([*old, *new]):
-        words = set(terms(sentence))
-        score = sum(weights.get(word, 0.0) for word in words)
+    for position, sentence in enumerate(sentences):
+        score = sum(weights.get(word, 0.0) for word in set(terms(sentence)))
         out.append(_Scored(position, score, sentence))
     return out
 
 
-def _follow_chain(question: str, sentences: list[str]) -> list[int]:
-    """Indexes of the best question sentence and the sentences linked to it by entities.
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A chain walked through the memory: its sentences in hop order and where it ends."""
 
-    Starting from the sentence that best matches the question, repeatedly add the
-    sentence sharing the most entities with those chosen (a walk along the hops), up to
-    ``_ANSWER_SENTENCES`` sentences.
+    chain: list[int]
+    entity: str | None
+
+
+def resolve_chain(question: str, sentences: list[str]) -> Resolution:
+    """Walk from the sentence that best matches the question along shared entities.
+
+    The start is the best-scoring sentence among those naming a question entity (any
+    sentence when none does); each step adds the sentence that shares the most
+    entities with the chain so far and brings a new one, up to ``_ANSWER_SENTENCES``.
+    The resolved entity is the last capitalised name of the final sentence that neither
+    the question nor an earlier step mentions (None when there is no such name).
     """
-    scored = _rank(question, [], sentences)
-    if not scored or max(item.score for item in scored) <= 0:
-        return []
-    first = max(scored, key=lambda item: (item.score, -item.position)).position
-    chosen = [first]
-    entities = [entity_terms(sentence) for sentence in sentences]
-    known = set(entities[first])
-    while len(chosen) < _ANSWER_SENTENCES:
+    if not sentences:
+        return Resolution([], None)
+    seeds, named = _seeds(question)
+    scored = _rank(question, sentences, linked_terms(seeds, sentences, any_case=not named))
+    words = [named_terms(s) if named else set(terms(s)) for s in sentences]
+    # the start is judged on the question alone: linked names would favour a sentence
+    # that merely mentions many of its own names
+    direct = _rank(question, sentences, set())
+    starts = [item for item in direct if words[item.position] & seeds] or direct
+    best = max(starts, key=lambda item: (item.score, -item.position))
+    if best.score <= 0:
+        return Resolution([], None)
+    chain = [best.position]
+    known = link_terms(sentences[best.position]) | (words[best.position] & seeds)
+    while len(chain) < _ANSWER_SENTENCES:
         links = [
-            (len(entities[i] & known), scored[i].score, -i)
+            (len(words[i] & known), scored[i].score, -i)
             for i in range(len(sentences))
-            if i not in chosen
+            if i not in chain and words[i] & known and link_terms(sentences[i]) - known
         ]
-        if not links or max(links)[0] == 0:
+        if not links:
             break
-        best = -max(links)[2]
-        chosen.append(best)
-        known |= entities[best]
-    return chosen
+        step = -max(links)[2]
+        chain.append(step)
+        known |= link_terms(sentences[step])
+    return Resolution(chain, _new_name(question, [sentences[i] for i in chain]))
+
+
+def _new_name(question: str, chain: list[str]) -> str | None:
+    """The last name in ``chain[-1]`` that the question and earlier steps do not mention."""
+    if not chain:
+        return None
+    before = set(terms(question))
+    for sentence in chain[:-1]:
+        before |= set(terms(sentence))
+    names = []
+    for match in _NAME.finditer(chain[-1]):
+        words = match.group(0).split()
+        if match.start() == 0 or chain[-1][: match.start()].rstrip().endswith(":"):
+            words = words[1:]  # a sentence's first word is capitalised anyway
+        name_terms = {w.lower() for w in words}
+        if words and not name_terms & before and not name_terms <= STOPWORDS:
+            names.append(" ".join(words))
+    return names[-1] if names else None

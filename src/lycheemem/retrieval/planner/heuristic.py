@@ -128,6 +128,43 @@ def _key_clauses(query: str, limit: int = 2) -> list[str]:
     return [c.strip() for c in clauses if c in ranked]
 
 
+_SPECULATIVE = re.compile(
+    r"\b(?:would|might|likely|probably|could|may)\b|\bconsidered\b|\bbe\s+interested\b",
+    re.IGNORECASE,
+)
+_HEDGES = re.compile(
+    r"\b(?:would|might|likely|probably|could|may|be|considered|still|ever|possibly)\b[,\s]*",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"(?<![\w'’])[A-Z][\w\-]+")
+# What people say about themselves that a guess about them rests on.
+_TRAIT_WORDS = "loves enjoys is passionate about cares about believes values supports wants dreams"
+
+
+def _inference_queries(query: str) -> list[str]:
+    """Extra queries for a question that asks for a guess ("What job might Maria pursue?",
+    "Would Melanie enjoy a concert?"): the question without its hedges, and the people it
+    names with the words of likes, values and plans, so the statements a guess rests on
+    are recalled even when they share no word with the question."""
+    if not _SPECULATIVE.search(query):
+        return []
+    plain = " ".join(_HEDGES.sub(" ", query).split()).strip(" ?")
+    names = [n for n in _NAME.findall(query)[1:] if n.lower() not in ("i", "the")]
+    first = _NAME.match(query)
+    if first and first.group(0).lower() not in _QUESTION_WORDS:
+        names.insert(0, first.group(0))
+    extra = [plain] if plain and plain.casefold() != query.strip(" ?").casefold() else []
+    if names:
+        extra.append(" ".join(dict.fromkeys(names)) + " " + _TRAIT_WORDS)
+    return extra
+
+
+_QUESTION_WORDS = frozenset(
+    ["what", "which", "who", "whom", "whose", "when", "where", "why", "how", "would", "is",
+     "are", "does", "do", "did", "can", "could", "might", "will", "has", "have"]
+)  # fmt: skip
+
+
 def _tree_settings(mode: str, query: str) -> tuple[str, int, bool]:
     if cues.has_overview_cue(query):
         return "root_only", 0, False
@@ -157,6 +194,7 @@ def heuristic_plan(
     semantic = [query]
     if len(query) > _LONG_QUERY:
         semantic += _key_clauses(query)
+    semantic += _inference_queries(query)
     tools = cues.find_tools(query)
     pragmatic: list[str] = []
     if mode in ("action", "mixed"):

@@ -11,7 +11,11 @@ Search strategies (MEMORY.md §4.4):
 - ``ann``: a LanceDB vector search with a ``user_id``/``expired`` prefilter
   (cosine). It is brute force until ``ensure_ann_index`` has built an
   ``IVF_HNSW_SQ`` index on the column; nothing builds one automatically.
-- ``auto``: ``exact`` while the tenant's matrix fits the cache budget, else ``ann``.
+- ``auto``: ``exact`` for a tenant's column under ``ann_min_rows`` rows; from there an
+  in-process IVF (``IvfMatrix``: centroids and ids in RAM, the full rows in a memory-mapped
+  scratch file under ``spill_dir``), built on the first search and kept current
+  write-through like the exact matrix. Either kind counts against the cache budget
+  (least recently used evicted first); one that cannot fit falls back to ``ann``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ import pyarrow as pa
 
 from lycheemem.domain.ports import VectorRow
 from lycheemem.errors import ConfigError, EmbeddingMismatch, StorageError
-from lycheemem.storage.lance.cache import CacheKey, TenantMatrix, VectorCache, unit_rows
+from lycheemem.storage.lance.cache import (
+    CacheKey,
+    IvfMatrix,
+    TenantMatrix,
+    VectorCache,
+    unit_rows,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -62,6 +72,8 @@ _WRITE_BATCH = 1000
 _FILTER_BATCH = 500
 # Headroom the loaded matrix gets over its row count (see TenantMatrix.from_arrays).
 _LOAD_SLACK = 1.25
+# RAM an IvfMatrix row costs: its id (see cache._ID_OVERHEAD_BYTES), flags and cluster id.
+_IVF_ROW_BYTES = 128
 
 
 def table_schema(table: str, dim: int) -> pa.Schema:
@@ -121,7 +133,14 @@ class LanceVectorIndex:
     """
 
     def __init__(
-        self, path: Path, *, dim: int, strategy: str = "auto", cache_mb: int = 1024
+        self,
+        path: Path,
+        *,
+        dim: int,
+        strategy: str = "auto",
+        cache_mb: int = 1024,
+        ann_min_rows: int = 100_000,
+        spill_dir: Path | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ConfigError(
@@ -130,6 +149,8 @@ class LanceVectorIndex:
         self.path = Path(path)
         self.dim = dim
         self.strategy = strategy
+        self.ann_min_rows = ann_min_rows
+        self.spill_dir = spill_dir if spill_dir is not None else self.path.parent / "vector-spill"
         self._cache = VectorCache(cache_mb * 1024 * 1024)
         self._db: Any = None
         self._tables: dict[str, Any] = {}
@@ -191,6 +212,10 @@ class LanceVectorIndex:
     async def ping(self) -> int:
         """Count rows of the records table (a cheap readiness probe)."""
         return int(await self._run(lambda: self._tables["memory_records"].count_rows()))
+
+    async def cache_info(self) -> list[dict[str, Any]]:
+        """The cached matrices, least recently used first: key, kind, rows and RAM bytes."""
+        return await self._run(self._cache.describe)
 
     async def close(self) -> None:
         """Release the thread and drop the cache; safe to call twice."""
@@ -389,6 +414,17 @@ class LanceVectorIndex:
         where = f"user_id = {sql_literal(user_id)}"
         return int(await self._run(lambda: self._handle(table).count_rows(where)))
 
+    async def all_ids(self, table: str) -> list[tuple[str, str]]:
+        """``(user_id, item_id)`` of every row of every tenant (storage reconciliation only)."""
+        id_column = TABLES[table][0]
+
+        def scan() -> list[tuple[str, str]]:
+            query = self._handle(table).search().select([id_column, "user_id"]).limit(None)
+            rows = query.to_arrow().to_pylist()
+            return [(row["user_id"], row[id_column]) for row in rows]
+
+        return await self._run(scan)
+
     async def search(
         self,
         table: str,
@@ -398,11 +434,14 @@ class LanceVectorIndex:
         column: str = "vector",
         k: int,
         include_expired: bool = False,
+        exact: bool = False,
     ) -> list[list[tuple[str, float]]]:
         """Per query row, the tenant's top ``k`` (id, cosine), best first, cosine in [-1, 1].
 
         ``queries`` is (n, dim) (a single (dim,) vector counts as n = 1); they are
-        L2-normalised here. Rows whose ``column`` is null never match.
+        L2-normalised here. Rows whose ``column`` is null never match. ``exact`` scans
+        every cached row even where an approximate index serves searches (for measuring
+        its recall); it changes nothing where the tenant is not cached.
         """
         self._check_column(table, column)
         matrix = unit_rows(queries)
@@ -410,7 +449,7 @@ class LanceVectorIndex:
         if k <= 0 or len(matrix) == 0:
             return [[] for _ in range(len(matrix))]
         return await self._run(
-            self._search_sync, table, user_id, matrix, column, k, include_expired
+            self._search_sync, table, user_id, matrix, column, k, include_expired, exact
         )
 
     def _search_sync(
@@ -421,31 +460,39 @@ class LanceVectorIndex:
         column: str,
         k: int,
         include_expired: bool,
+        exact: bool = False,
     ) -> list[list[tuple[str, float]]]:
         cached = self._exact_matrix(table, user_id, column)
         if cached is not None:
-            return cached.search(queries, k, include_expired=include_expired)
+            return cached.search(queries, k, include_expired=include_expired, exact=exact)
         return self._ann_search(table, user_id, queries, column, k, include_expired)
 
     def _exact_matrix(self, table: str, user_id: str, column: str) -> TenantMatrix | None:
-        """The tenant's cached matrix, loading it if the strategy allows; None means use ann."""
+        """The tenant's cached matrix, loading it if the strategy allows; None means use ann.
+
+        In ``auto`` mode a tenant's column of ``ann_min_rows`` rows or more loads as an
+        ``IvfMatrix``; either kind must fit the cache budget.
+        """
         if self.strategy == "ann":
             return None
         key = (user_id, table, column)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
+        indexed = False
         if self.strategy == "auto":
             rows = self._handle(table).count_rows(f"user_id = {sql_literal(user_id)}")
-            if not self._cache.fits(int(rows * _LOAD_SLACK * self.dim * 4)):
+            indexed = rows >= self.ann_min_rows
+            per_row = _IVF_ROW_BYTES if indexed else _LOAD_SLACK * self.dim * 4
+            if not self._cache.fits(int(rows * per_row)):
                 return None
-        loaded = self._load(table, user_id, column)
+        loaded = self._load(table, user_id, column, indexed=indexed)
         self._cache.put(key, loaded)
         # A load that turns out above the budget still serves this one search in auto mode.
         self._cache.enforce(keep=key, allow_oversize=self.strategy == "exact")
         return loaded
 
-    def _load(self, table: str, user_id: str, column: str) -> TenantMatrix:
+    def _load(self, table: str, user_id: str, column: str, *, indexed: bool) -> TenantMatrix:
         """One filtered scan of the tenant's rows (expired included) into a matrix."""
         id_column = TABLES[table][0]
         has_expired = self._has_expired(table)
@@ -456,8 +503,25 @@ class LanceVectorIndex:
         expired = None
         if has_expired:
             expired = scan.column("expired").fill_null(False).to_numpy(zero_copy_only=False)
-        log.debug("loaded %d %s vectors of %r into the cache", len(ids), column, user_id)
-        return TenantMatrix.from_arrays(ids, _column_matrix(scan.column(column), self.dim), expired)
+        matrix = _column_matrix(scan.column(column), self.dim)
+        del scan
+        log.info(
+            "loaded %d %s vectors of %s into the %s cache",
+            len(ids),
+            column,
+            table,
+            "ivf" if indexed else "exact",
+        )
+        built = (
+            IvfMatrix.build(ids, matrix, expired, spill_dir=self.spill_dir)
+            if indexed
+            else TenantMatrix.from_arrays(ids, matrix, expired)
+        )
+        del matrix
+        # Arrow's allocator keeps the scan's buffers for reuse; a big tenant's scan is
+        # hundreds of MB that would otherwise stay resident after the load.
+        pa.default_memory_pool().release_unused()
+        return built
 
     def _ann_search(
         self,

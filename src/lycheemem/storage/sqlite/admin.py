@@ -64,10 +64,13 @@ __all__ = [
     "forget_session_items",
     "graph_rows",
     "id_owners",
+    "clamp_watermark",
+    "existing_ids",
     "import_session_row",
     "import_summary_row",
     "import_turn_row",
     "import_usage_log_row",
+    "unindexed_rows",
     "item_relations",
     "list_items",
     "record_page",
@@ -596,6 +599,25 @@ def import_session_row(
     return bool(created)
 
 
+def clamp_watermark(conn: sqlite3.Connection, user_id: str, session_id: str) -> int | None:
+    """Lower a consolidation watermark that lies past the session's turns to its turn count.
+
+    Returns the turn count when the watermark was lowered, else None.
+    """
+    changed = conn.execute(
+        "UPDATE sessions SET last_consolidated_turn_index = turn_count"
+        " WHERE user_id = ? AND session_id = ? AND last_consolidated_turn_index > turn_count",
+        (user_id, session_id),
+    ).rowcount
+    if not changed:
+        return None
+    row = conn.execute(
+        "SELECT turn_count FROM sessions WHERE user_id = ? AND session_id = ?",
+        (user_id, session_id),
+    ).fetchone()
+    return int(row[0])
+
+
 def import_turn_row(conn: sqlite3.Connection, turn: Turn) -> bool:
     """Insert ``turn`` at its own ``turn_index``; False when the index is taken.
 
@@ -709,6 +731,11 @@ def upsert_imported_records(
 # -- reindex (every tenant) ----------------------------------------------------
 
 _REINDEX_TABLES = ("memory_records", "composite_records", "skills")
+_ID_COLUMNS = {
+    "memory_records": "record_id",
+    "composite_records": "composite_id",
+    "skills": "skill_id",
+}
 
 
 def rows_for_reindex(
@@ -723,6 +750,32 @@ def rows_for_reindex(
     return conn.execute(
         f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
     ).fetchall()
+
+
+def unindexed_rows(
+    conn: sqlite3.Connection, table: str, after: int, limit: int
+) -> list[sqlite3.Row]:
+    """Rows of **every** tenant whose vector was never confirmed written (``indexed`` = 0),
+    rowid > ``after`` in rowid order. Only the storage reconciler may use this."""
+    if table not in _REINDEX_TABLES:
+        raise ValueError(f"not a vector-backed table: {table!r}")
+    return conn.execute(
+        f"SELECT * FROM {table} WHERE indexed = 0 AND id > ? ORDER BY id LIMIT ?", (after, limit)
+    ).fetchall()
+
+
+def existing_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` (of any tenant) still have a row in the vector-backed ``table``."""
+    if table not in _REINDEX_TABLES:
+        raise ValueError(f"not a vector-backed table: {table!r}")
+    column = _ID_COLUMNS[table]
+    found: set[str] = set()
+    for part in chunks(list(ids)):
+        rows = conn.execute(
+            f"SELECT {column} FROM {table} WHERE {column} IN ({placeholders(len(part))})", part
+        )
+        found.update(row[0] for row in rows)
+    return found
 
 
 def set_embedding_meta(conn: sqlite3.Connection, model: str, dim: int, now: str) -> None:

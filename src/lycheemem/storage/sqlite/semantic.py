@@ -54,6 +54,47 @@ def _commit(conn: sqlite3.Connection, batch: BatchCommit) -> CommitResult:
     return CommitResult(expired)
 
 
+def _skip_turn(
+    conn: sqlite3.Connection,
+    *,
+    user_id: str,
+    session_id: str,
+    turn_index: int,
+    job_id: str,
+    error: str,
+    now: str,
+) -> None:
+    exists = conn.execute(
+        "SELECT 1 FROM sessions WHERE user_id = ? AND session_id = ?", (user_id, session_id)
+    ).fetchone()
+    if exists is None:
+        return
+    conn.execute(
+        "INSERT INTO consolidation_skips (user_id, session_id, turn_index, job_id, error,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, session_id, turn_index)"
+        " DO UPDATE SET job_id = excluded.job_id, error = excluded.error,"
+        " created_at = excluded.created_at",
+        (user_id, session_id, turn_index, job_id, error[:500], now),
+    )
+    conn.execute(
+        "UPDATE sessions SET last_consolidated_turn_index = MAX(last_consolidated_turn_index, ?)"
+        " WHERE user_id = ? AND session_id = ?",
+        (turn_index + 1, user_id, session_id),
+    )
+
+
+def _skipped_turns(conn: sqlite3.Connection, user_id: str, limit: int) -> dict[str, object]:
+    total = conn.execute(
+        "SELECT COUNT(*) FROM consolidation_skips WHERE user_id = ?", (user_id,)
+    ).fetchone()[0]
+    rows = conn.execute(
+        "SELECT session_id, turn_index, job_id, error, created_at FROM consolidation_skips"
+        " WHERE user_id = ? ORDER BY created_at DESC, turn_index DESC LIMIT ?",
+        (user_id, limit),
+    ).fetchall()
+    return {"count": int(total), "recent": [dict(row) for row in rows]}
+
+
 def _mark_indexed(conn: sqlite3.Connection, table: str, column: str, ids: Sequence[str]) -> None:
     for part in sql.chunks(list(ids)):
         conn.execute(
@@ -316,6 +357,27 @@ class SqliteSemanticStore:
     async def commit_batch(self, batch: BatchCommit) -> CommitResult:
         """Write one consolidation batch atomically (nothing if the session is gone)."""
         return await self.db.write(lambda conn: _commit(conn, batch))
+
+    async def skip_turn(
+        self, *, user_id: str, session_id: str, turn_index: int, job_id: str, error: str, now: str
+    ) -> None:
+        """Record that consolidation gave up on one turn and move the watermark past it."""
+        await self.db.write(
+            lambda conn: _skip_turn(
+                conn,
+                user_id=user_id,
+                session_id=session_id,
+                turn_index=turn_index,
+                job_id=job_id,
+                error=error,
+                now=now,
+            ),
+            touches_memory=False,
+        )
+
+    async def skipped_turns(self, user_id: str, *, limit: int = 10) -> dict[str, object]:
+        """``{count, recent}``: how many turns were skipped and the latest ``limit`` of them."""
+        return await self.db.read(lambda conn: _skipped_turns(conn, user_id, limit))
 
     async def mark_indexed(
         self, *, record_ids: Sequence[str], composite_ids: Sequence[str], skill_ids: Sequence[str]

@@ -19,6 +19,7 @@ __all__ = [
     "latest_unresolved_log",
     "latest_usage_log",
     "record_retrieval",
+    "session_feedback",
     "set_response_excerpt",
     "usage_log_from_row",
 ]
@@ -118,6 +119,16 @@ def latest_usage_log(conn: sqlite3.Connection, user_id: str, session_id: str) ->
         (user_id, session_id),
     ).fetchone()
     return usage_log_from_row(row) if row else None
+
+
+def session_feedback(conn: sqlite3.Connection, user_id: str, session_id: str) -> dict[str, str]:
+    """The labels given so far to the caller's session's usage logs: ``{log_id: feedback}``."""
+    rows = conn.execute(
+        "SELECT log_id, user_feedback FROM usage_logs WHERE user_id = ? AND session_id = ?"
+        " AND user_feedback IS NOT NULL",
+        (user_id, session_id),
+    ).fetchall()
+    return {row["log_id"]: row["user_feedback"] for row in rows}
 
 
 def latest_unresolved_log(
@@ -306,3 +317,7 @@ class SqliteUsageStore:
     async def get(self, user_id: str, log_id: str) -> UsageLog | None:
         """The caller's usage log, or None."""
         return await self._db.read(lambda conn: fetch_usage_log(conn, user_id, log_id))
+
+    async def session_feedback(self, user_id: str, session_id: str) -> dict[str, str]:
+        """``{log_id: feedback}`` for the labelled logs of the caller's session."""
+        return await self._db.read(lambda conn: session_feedback(conn, user_id, session_id))

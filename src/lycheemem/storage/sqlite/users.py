@@ -20,6 +20,7 @@ def _user(row: sqlite3.Row | None) -> User | None:
         display_name=row["display_name"],
         created_at=row["created_at"],
         password_hash=row["password_hash"],
+        token_version=row["token_version"],
     )
 
 
@@ -65,4 +66,27 @@ class SqliteUserStore:
             lambda conn: _user(
                 conn.execute("SELECT * FROM users WHERE user_id = ?", (user_id,)).fetchone()
             )
+        )
+
+    async def bump_token_version(self, user_id: str) -> int | None:
+        """Increase the user's token version (revoking every token issued before); returns
+        the new version, or None when the user does not exist."""
+
+        def bump(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "UPDATE users SET token_version = token_version + 1 WHERE user_id = ?"
+                " RETURNING token_version",
+                (user_id,),
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        return await self._db.write(bump, touches_memory=False)
+
+    async def delete(self, user_id: str) -> bool:
+        """Delete the account row; False when it did not exist."""
+        return await self._db.write(
+            lambda conn: (
+                conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount > 0
+            ),
+            touches_memory=False,
         )
