@@ -39,10 +39,11 @@ test: $(VENV)/.installed-dev ## set up .venv with dev extras and run the whole t
 	bash scripts/prepare-demo-tests.sh
 	$(PY) -m pytest
 
-lint: $(VENV)/.installed-dev ## ruff lint and format check, import-layer contracts
+lint: $(VENV)/.installed-dev ## ruff lint and format check, import-layer contracts, mypy
 	$(VENV)/bin/ruff check src tests bench examples
 	$(VENV)/bin/ruff format --check src tests bench examples
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	@if [ -d web-demo/node_modules ]; then cd web-demo && npx --no-install tsc --noEmit; \
 	else echo "web-demo: node_modules missing, run make demo to type-check it"; fi
 	@bash scripts/prepare-plugin-tests.sh

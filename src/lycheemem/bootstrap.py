@@ -42,6 +42,7 @@ from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.permissions import secure_data_dir
 from lycheemem.storage.reconcile import reconcile, repair_unindexed
+from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
@@ -147,7 +148,7 @@ class AppContext:
         for loose in secure_data_dir(settings.data_dir, settings.db_path):
             log.warning("%s is accessible to other users; run chmod go-rwx on it", loose)
         if self.llm is not None and hasattr(self.llm, "observer"):
-            self.llm.observer = self.metrics.observe_llm  # type: ignore[union-attr]
+            self.llm.observer = self.metrics.observe_llm
         self.tokens = build_token_counter()
         inner = self.embedder_override or await build_embedder(settings)
         self.embedder = CachedEmbedder(inner, capacity=settings.embedding_cache_size)
@@ -268,7 +269,7 @@ class AppContext:
             chat_runner=self.chat,
         )
         self.manage = ManagementService(
-            db=self.db,
+            catalog=SqliteCatalogStore(self.db),
             semantic=semantic,
             vectors=self.vectors,
             jobs=jobs,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 
 from lycheemem.clock import Clock
@@ -54,7 +55,9 @@ async def _rebuild_table(
     store = SqliteSemanticStore(db)
     after, done = 0, 0
     while True:
-        rows = await db.read(lambda conn, a=after: sql.rows_for_reindex(conn, table, a, batch_size))
+        rows = await db.read(
+            partial(sql.rows_for_reindex, table=table, after=after, limit=batch_size)
+        )
         if not rows:
             return done
         batch = await embed_rows(table, rows, embedder)

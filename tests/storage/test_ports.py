@@ -18,6 +18,7 @@ from lycheemem.storage.postgres.sessions import PgSessionStore
 from lycheemem.storage.postgres.users import PgUserStore
 from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite import admin
+from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
@@ -35,6 +36,7 @@ IMPLEMENTATIONS = [
     (ports.JobStore, SqliteJobStore),
     (ports.UsageStore, SqliteUsageStore),
     (ports.UserStore, SqliteUserStore),
+    (ports.CatalogStore, SqliteCatalogStore),
     # the PostgreSQL backend so far (storage/postgres; the rest is listed in DECISIONS.md)
     (ports.SessionStore, PgSessionStore),
     (ports.VectorIndex, PgVectorIndex),
@@ -108,5 +110,52 @@ async def test_import_batches_write_every_row_and_return_nothing(tmp_path) -> No
         assert await db.read(lambda conn: fetch_usage_log(conn, "u", "log1")) is not None
         counts = await db.read(lambda conn: admin.export_counts(conn, "u"))
         assert counts["composites"] == 1
+    finally:
+        await db.close()
+
+
+def _skill(user_id: str, skill_id: str, stamp: str) -> Skill:
+    return Skill(
+        skill_id=skill_id,
+        user_id=user_id,
+        intent=f"deploy the {skill_id} service",
+        doc_markdown="1. build",
+        created_at=stamp,
+        updated_at=stamp,
+    )
+
+
+@pytest.mark.anyio
+async def test_catalog_store_keeps_tenants_apart(tmp_path) -> None:
+    """``CatalogStore`` contract: listings, deletes and counts see only the caller's rows."""
+    db = Database(tmp_path / "x.db")
+    await db.open()
+    catalog: ports.CatalogStore = SqliteCatalogStore(db)
+    stamp = "2026-05-01T12:00:00.000Z"
+    mine = [_skill("u1", f"a{n}", stamp) for n in range(2)]
+    theirs = [_skill("u2", "b0", stamp)]
+    try:
+        await db.write(lambda conn: admin.import_skills(conn, [*mine, *theirs]))
+        skills, total = await catalog.list_skills("u1", q=None, offset=0, limit=10)
+        assert total == 2 and sorted(s.skill_id for s in skills) == ["a0", "a1"]
+        assert await catalog.delete_skill("u1", "b0") is False
+        assert await catalog.delete_skill("u1", "a0") is True
+        assert (await catalog.status_counts("u1"))["skill_count"] == 1
+        assert await catalog.item_relations("u1", "b0") is None
+        assert await catalog.delete_item("u1", "missing") == ([], [])
+        assert await catalog.list_items(
+            "u1",
+            kind="all",
+            memory_type=None,
+            session_id=None,
+            include_expired=False,
+            q="!!!",
+            order="updated_desc",
+            offset=0,
+            limit=10,
+        ) == ([], 0)
+        gone = await catalog.delete_tenant("u1")
+        assert gone.skill_ids == ["a1"]
+        assert await catalog.clear_skills("u2") == ["b0"]
     finally:
         await db.close()

@@ -710,9 +710,9 @@ class Consolidator:
             "memory_records", batch.user_id, [i for i in ids if i not in batch.vectors]
         )
         rows = [batch.vectors[i][0] if i in batch.vectors else stored.get(i) for i in ids]
-        keep = [n for n, row in enumerate(rows) if row is not None]
-        ids = [ids[n] for n in keep]
-        matrix = np.stack([rows[n] for n in keep]) if keep else np.zeros((0, 1))
+        present = [(i, row) for i, row in zip(ids, rows, strict=True) if row is not None]
+        ids = [i for i, _ in present]
+        matrix = np.stack([row for _, row in present]) if present else np.zeros((0, 1))
         families = [fusion.type_family(pool[i].memory_type) for i in ids]
         clusters = fusion.cluster_by_similarity(
             matrix,

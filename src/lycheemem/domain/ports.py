@@ -36,15 +36,21 @@ from lycheemem.domain.models import (
 __all__ = [
     "RETRY_DELAYS_S",
     "AppendOutcome",
+    "CatalogStore",
     "CommitResult",
     "ConsolidationQueue",
     "FtsHit",
+    "GraphLink",
+    "GraphNodeRow",
+    "GraphRows",
+    "ItemRelations",
     "JobStore",
     "SemanticStore",
     "SessionDeletion",
     "SessionListItem",
     "SessionStore",
     "TenancyStore",
+    "TenantDeletion",
     "UsageStore",
     "UserStore",
     "VectorIndex",
@@ -359,6 +365,11 @@ class SemanticStore(Protocol):
         """Queue the usage log and retrieval counters without waiting; False if not queued."""
         ...
 
+    async def skipped_turns(self, user_id: str, *, limit: int = 10) -> dict[str, object]:
+        """``{"count": n, "recent": [...]}``: how many of the caller's turns consolidation
+        skipped, and the latest ``limit`` of them (session, turn index, job, error, time)."""
+        ...
+
     async def term_stats(self, user_id: str, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
         """Active record count and per-term document frequency in the caller's memory."""
         ...
@@ -561,4 +572,141 @@ class ConsolidationQueue(Protocol):
         self, *, user_id: str, session_id: str, retrieved_context: str = "", auto: bool = False
     ) -> Job | None:
         """Queue (debounced) consolidation of the session's new turns; None when skipped."""
+        ...
+
+
+# --- the catalog: browsing and bulk deletes of one tenant (management API) -----------------
+
+
+@dataclass(slots=True)
+class ItemRelations:
+    """An item with its place in the tree.
+
+    ``parents``: composites holding it as a direct member. For composites,
+    ``direct_record_ids``: leaf records not covered by one of its child composites.
+    """
+
+    item: MemoryRecord | CompositeRecord
+    parents: list[str]
+    direct_record_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class GraphNodeRow:
+    """The columns a graph node shows (``level`` is 0 for records)."""
+
+    item_id: str
+    node_kind: str
+    memory_type: str
+    semantic_text: str
+    entities: list[str]
+    confidence: float
+    created_at: str
+    expired: bool
+    level: int = 0
+    source_record_ids: list[str] = field(default_factory=list)
+    child_composite_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class GraphLink:
+    """One ``composite_members`` row: parent composite, member, member kind, direct flag."""
+
+    composite_id: str
+    member_id: str
+    member_kind: str
+    direct: bool
+
+
+@dataclass(slots=True)
+class GraphRows:
+    """Nodes (composites by level desc, then records, newest first), links, overall totals."""
+
+    nodes: list[GraphNodeRow]
+    links: list[GraphLink]
+    record_total: int
+    composite_total: int
+
+
+@dataclass(slots=True)
+class TenantDeletion:
+    """What ``CatalogStore.delete_tenant`` removed (ids where vectors must follow)."""
+
+    record_ids: list[str]
+    composite_ids: list[str]
+    skill_ids: list[str]
+    session_ids: list[str]
+    turns: int
+    usage_logs: int
+    jobs: int
+
+
+class CatalogStore(Protocol):
+    """Browsing the caller's memory and deleting it in bulk (the management routes).
+
+    Same contract as every store: scoped to ``user_id``, missing ids absent. Deletes remove
+    rows only; the caller drops the returned ids' vectors from the ``VectorIndex``.
+    """
+
+    async def list_items(
+        self,
+        user_id: str,
+        *,
+        kind: str,
+        memory_type: str | None,
+        session_id: str | None,
+        include_expired: bool,
+        q: str | None,
+        order: str,
+        offset: int,
+        limit: int,
+    ) -> tuple[list[MemoryRecord | CompositeRecord], int]:
+        """A page of records and/or composites (``kind``: all|record|composite) and the total.
+
+        ``q`` is matched in full text (nothing searchable in it matches nothing); ``order`` is
+        ``updated_desc``, ``created_desc`` or ``confidence_desc``.
+        """
+        ...
+
+    async def item_relations(self, user_id: str, item_id: str) -> ItemRelations | None:
+        """The record or composite with its parents (and direct records), or None."""
+        ...
+
+    async def delete_item(self, user_id: str, item_id: str) -> tuple[list[str], list[str]]:
+        """Hard-delete the item and every composite containing it: ``(record ids, composite
+        ids)`` deleted, both empty when the caller has no such item."""
+        ...
+
+    async def graph(self, user_id: str, *, include_expired: bool, limit: int) -> GraphRows:
+        """Up to ``limit`` nodes per kind with their member links and overall totals."""
+        ...
+
+    async def clear_graph(self, user_id: str) -> tuple[list[str], list[str], int]:
+        """Delete every record, composite, link, tag and usage log: ``(record ids, composite
+        ids, usage logs deleted)``."""
+        ...
+
+    async def list_skills(
+        self, user_id: str, *, q: str | None, offset: int, limit: int
+    ) -> tuple[list[Skill], int]:
+        """The caller's skills, newest update first, optionally full-text filtered; total."""
+        ...
+
+    async def delete_skill(self, user_id: str, skill_id: str) -> bool:
+        """Delete one skill; False when the caller has none with this id."""
+        ...
+
+    async def clear_skills(self, user_id: str) -> list[str]:
+        """Delete every skill; their ids."""
+        ...
+
+    async def delete_tenant(self, user_id: str) -> TenantDeletion:
+        """Delete all of the caller's rows (memory, skills, sessions, logs, jobs) atomically."""
+        ...
+
+    async def status_counts(self, user_id: str) -> dict[str, int]:
+        """Counts of ``GET /pipeline/status`` (jobs excluded): ``session_count``,
+        ``graph_node_count``, ``graph_edge_count`` (direct links between active items),
+        ``skill_count``, ``record_count``, ``composite_count``, ``expired_record_count``;
+        records and composites count active ones only."""
         ...

@@ -101,7 +101,7 @@ def ask_public(result: AskResult) -> dict[str, Any]:
 
 
 def _service(request: Request) -> LongDocService:
-    return request.app.state.ctx.longdoc  # type: ignore[no-any-return]
+    return request.app.state.ctx.longdoc
 
 
 @router.post("/documents")
@@ -149,7 +149,7 @@ async def delete_document(doc_id: str, request: Request, caller: CallerDep) -> d
 async def ask(body: AskCreate, request: Request, caller: CallerDep) -> Any:
     """Answer a question over a ready document; ``stream: true`` gives SSE events."""
     service = _service(request)
-    arguments = {
+    arguments: dict[str, Any] = {
         "doc_id": body.doc_id,
         "question": body.question,
         "method": body.method,

@@ -197,7 +197,7 @@ _BM25_K1 = 1.2
 _BM25_B = 0.3
 
 
-def _candidate_tokens(candidate: Candidate) -> tuple[set[str], int]:
+def _candidate_tokens(candidate: Candidate) -> tuple[frozenset[str], int]:
     """Stemmed tokens of a candidate's indexed text and tags, and the text's length."""
     item = candidate.item
     text = candidate.fts_text.split() if candidate.fts_text else None
@@ -247,7 +247,8 @@ def _max_cosines(vectors: Sequence[np.ndarray | None], queries: np.ndarray) -> n
         if vec is not None and vec.shape == (dim,):
             matrix[i] = vec
     sims = matrix @ q.T
-    return np.clip(sims.max(axis=1), 0.0, 1.0)
+    best: np.ndarray = np.clip(sims.max(axis=1), 0.0, 1.0)
+    return best
 
 
 def _overlap_share(stems: frozenset[str], tokens: frozenset[str]) -> float:
@@ -349,7 +350,8 @@ def _recency(item: MemoryRecord | CompositeRecord, now: datetime, half_life_days
     if stamp is None:
         return 0.0
     age_days = max(0.0, (now - stamp).total_seconds() / 86400.0)
-    return 0.5 ** (age_days / half_life_days)
+    # float ** float is typed Any (a negative base could give a complex number); 0.5 cannot.
+    return float(0.5 ** (age_days / half_life_days))
 
 
 def _evidence_density(candidate: Candidate) -> float:

@@ -569,7 +569,7 @@ class SemanticSearch:
                     pool.add(item_id, kind, channel)
 
     async def _tags(self, user_id: str, plan: SearchPlan, limit: int, pool: _Pool) -> None:
-        wanted = {
+        wanted: dict[str, Sequence[str]] = {
             "tool": plan.tool_hints,
             "constraint": plan.required_constraints,
             "affordance": plan.required_affordances,

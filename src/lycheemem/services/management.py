@@ -12,19 +12,19 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lycheemem.domain.models import CompositeRecord, Skill
-from lycheemem.domain.text.terms import build_fts_query, fts_owner
+from lycheemem.domain.models import CompositeRecord, MemoryRecord, Skill
+from lycheemem.domain.ports import (
+    CatalogStore,
+    GraphLink,
+    GraphRows,
+    JobStore,
+    SemanticStore,
+    VectorIndex,
+)
 from lycheemem.domain.working_memory.manager import WorkingMemoryManager
 from lycheemem.errors import RecordNotFound, SkillNotFound
 from lycheemem.services.presenters import item_public, node_of, node_public
 from lycheemem.services.transfer import ImportReport, MemoryTransfer
-from lycheemem.storage.lance.vector_index import LanceVectorIndex
-from lycheemem.storage.sqlite import admin as sql
-from lycheemem.storage.sqlite.database import Database
-from lycheemem.storage.sqlite.jobs import SqliteJobStore
-from lycheemem.storage.sqlite.records import delete_items
-from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
-from lycheemem.storage.sqlite.skills import list_skills
 
 __all__ = ["GRAPH_MODES", "GraphCleared", "ItemPage", "ManagementService", "build_graph"]
 
@@ -48,12 +48,12 @@ class GraphCleared:
     usage_logs_deleted: int
 
 
-def _edge(link: sql.GraphLink) -> dict[str, str]:
+def _edge(link: GraphLink) -> dict[str, str]:
     relation = "child_composite" if link.member_kind == "composite" else "composed_from"
     return {"source": link.composite_id, "target": link.member_id, "relation": relation}
 
 
-def build_graph(rows: sql.GraphRows, *, mode: str) -> dict[str, Any]:
+def build_graph(rows: GraphRows, *, mode: str) -> dict[str, Any]:
     """The ``GET /memory/graph`` body from stored nodes and member links.
 
     Every edge joins two returned nodes. ``cleaned`` keeps direct parent→child
@@ -78,7 +78,7 @@ def build_graph(rows: sql.GraphRows, *, mode: str) -> dict[str, Any]:
     }
 
 
-def _history(item: Any) -> list[dict[str, Any]]:
+def _history(item: MemoryRecord) -> list[dict[str, Any]]:
     keys = ("semantic_text", "normalized_text", "replaced_at", "reason")
     return [{key: entry.get(key) for key in keys} for entry in item.history[:5]]
 
@@ -89,14 +89,14 @@ class ManagementService:
     def __init__(
         self,
         *,
-        db: Database,
-        semantic: SqliteSemanticStore,
-        vectors: LanceVectorIndex,
-        jobs: SqliteJobStore,
+        catalog: CatalogStore,
+        semantic: SemanticStore,
+        vectors: VectorIndex,
+        jobs: JobStore,
         working_memory: WorkingMemoryManager,
         transfer: MemoryTransfer,
     ) -> None:
-        self.db = db
+        self.catalog = catalog
         self.semantic = semantic
         self._import_locks: dict[str, asyncio.Lock] = {}
         self.vectors = vectors
@@ -119,20 +119,22 @@ class ManagementService:
         limit: int = 50,
     ) -> ItemPage:
         """A page of the caller's items; ``q`` with nothing searchable matches nothing."""
-        match = None
-        if q:
-            match = build_fts_query(q, fts_owner(user_id))
-            if match is None:
-                return ItemPage([], 0)
-        flt = sql.ItemFilter(kind, memory_type, session_id, include_expired, match)
-        items, total = await self.db.read(
-            lambda conn: sql.list_items(conn, user_id, flt, order=order, offset=offset, limit=limit)
+        items, total = await self.catalog.list_items(
+            user_id,
+            kind=kind,
+            memory_type=memory_type,
+            session_id=session_id,
+            include_expired=include_expired,
+            q=q,
+            order=order,
+            offset=offset,
+            limit=limit,
         )
         return ItemPage([item_public(item) for item in items], total)
 
     async def get_item(self, *, user_id: str, item_id: str) -> dict[str, Any]:
         """One item with ``parents``, ``children`` (composites) and ``history`` (records)."""
-        found = await self.db.read(lambda conn: sql.item_relations(conn, user_id, item_id))
+        found = await self.catalog.item_relations(user_id, item_id)
         if found is None:
             raise RecordNotFound(item_id)
         body = item_public(found.item)
@@ -150,9 +152,7 @@ class ManagementService:
 
     async def delete_item(self, *, user_id: str, item_id: str) -> list[str]:
         """Hard-delete an item and every composite containing it; returns the deleted ids."""
-        records, composites = await self.db.write(
-            lambda conn: delete_items(conn, user_id, [item_id], [item_id])
-        )
+        records, composites = await self.catalog.delete_item(user_id, item_id)
         if not records and not composites:
             raise RecordNotFound(item_id)
         await self._drop_vectors(user_id, records, composites)
@@ -169,9 +169,7 @@ class ManagementService:
         self, *, user_id: str, mode: str = "cleaned", include_expired: bool = False, limit: int
     ) -> dict[str, Any]:
         """The caller's memory tree (API.md §8 ``GET /memory/graph``)."""
-        rows = await self.db.read(
-            lambda conn: sql.graph_rows(conn, user_id, include_expired=include_expired, limit=limit)
-        )
+        rows = await self.catalog.graph(user_id, include_expired=include_expired, limit=limit)
         return build_graph(rows, mode=mode)
 
     async def graph_search(self, *, user_id: str, q: str, top_k: int) -> dict[str, Any]:
@@ -195,9 +193,7 @@ class ManagementService:
 
     async def clear_graph(self, *, user_id: str) -> GraphCleared:
         """Delete the caller's records, composites, links, tags, usage logs and their vectors."""
-        records, composites, logs = await self.db.write(
-            lambda conn: sql.clear_graph_rows(conn, user_id)
-        )
+        records, composites, logs = await self.catalog.clear_graph(user_id)
         await self._drop_vectors(user_id, records, composites)
         return GraphCleared(len(records), len(composites), logs)
 
@@ -206,27 +202,25 @@ class ManagementService:
         self, *, user_id: str, q: str | None, offset: int, limit: int
     ) -> tuple[list[Skill], int]:
         """The caller's skills (newest update first) and their total."""
-        return await self.db.read(
-            lambda conn: list_skills(conn, user_id, q=q, offset=offset, limit=limit)
-        )
+        return await self.catalog.list_skills(user_id, q=q, offset=offset, limit=limit)
 
     async def delete_skill(self, *, user_id: str, skill_id: str) -> None:
         """Delete one of the caller's skills; ``SkillNotFound`` for any other id."""
-        deleted = await self.db.write(lambda conn: sql.delete_skill_row(conn, user_id, skill_id))
+        deleted = await self.catalog.delete_skill(user_id, skill_id)
         if not deleted:
             raise SkillNotFound(skill_id)
         await self.vectors.delete("skills", user_id, [skill_id])
 
     async def clear_skills(self, *, user_id: str) -> int:
         """Delete every skill of the caller (rows and vectors); returns how many."""
-        ids = await self.db.write(lambda conn: sql.clear_skill_rows(conn, user_id))
+        ids = await self.catalog.clear_skills(user_id)
         await self.vectors.delete("skills", user_id, ids)
         return len(ids)
 
     # -- everything ------------------------------------------------------------
     async def delete_all(self, *, user_id: str) -> dict[str, int]:
         """Delete all of the caller's memory, skills, sessions, logs, jobs and vectors."""
-        gone = await self.db.write(lambda conn: sql.delete_tenant_rows(conn, user_id))
+        gone = await self.catalog.delete_tenant(user_id)
         await self.vectors.delete_user(user_id)
         for session_id in gone.session_ids:
             self.working_memory.forget(user_id, session_id)
@@ -243,7 +237,7 @@ class ManagementService:
     async def status_counts(self, *, user_id: str) -> dict[str, Any]:
         """The caller's counts for ``GET /pipeline/status``, with the turns consolidation
         skipped (``skipped_turn_count`` and the latest ten as ``skipped_turns``)."""
-        counts: dict[str, Any] = await self.db.read(lambda conn: sql.status_counts(conn, user_id))
+        counts: dict[str, Any] = dict(await self.catalog.status_counts(user_id))
         jobs = await self.jobs.counts(user_id)
         counts["queued_jobs"] = jobs.get("queued", 0)
         counts["running_jobs"] = jobs.get("running", 0)

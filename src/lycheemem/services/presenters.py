@@ -11,8 +11,8 @@ from dataclasses import asdict
 from typing import Any
 
 from lycheemem.domain.models import CompositeRecord, MemoryRecord, Skill, SourceRef
+from lycheemem.domain.ports import GraphNodeRow
 from lycheemem.retrieval.search import SearchOutcome
-from lycheemem.storage.sqlite.admin import GraphNodeRow
 
 __all__ = [
     "TAG_FIELDS",

@@ -18,6 +18,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, fields
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -65,6 +66,8 @@ MAX_LINE_BYTES = 1024 * 1024
 MAX_ERRORS = 100
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SESSION_ID = r"^[^\s/\\?#%\x00-\x1f\x7f]{1,128}$"
+_Lines = list[tuple[int, dict[str, Any]]]
+"""Parsed JSONL lines of one section with their 1-based line numbers."""
 _SECTIONS = ("record", "composite", "skill", "session", "turn", "summary", "usage_log")
 _SHARED_FIELDS = (
     "memory_type",
@@ -284,7 +287,7 @@ class ImportReport:
 class ParsedImport:
     """Decoded lines grouped by ``type`` (line numbers are 1-based) plus decoding errors."""
 
-    sections: dict[str, list[tuple[int, dict[str, Any]]]]
+    sections: dict[str, _Lines]
     errors: list[tuple[int, str]]
 
 
@@ -477,7 +480,7 @@ class MemoryTransfer:
         after = 0
         while True:
             records, after = await self.db.read(
-                lambda conn, a=after: sql.record_page(conn, user_id, a, self.page_size)
+                partial(sql.record_page, user_id=user_id, after=after, limit=self.page_size)
             )
             for record in records:
                 yield _line(_export_record(record))
@@ -486,7 +489,7 @@ class MemoryTransfer:
         position = (0, 0)
         while True:
             composites, position = await self.db.read(
-                lambda conn, p=position: sql.composite_page(conn, user_id, p, self.page_size)
+                partial(sql.composite_page, user_id=user_id, after=position, limit=self.page_size)
             )
             for composite in composites:
                 yield _line(_export_composite(composite))
@@ -497,7 +500,9 @@ class MemoryTransfer:
         after = 0
         while True:
             rows = await self.db.read(
-                lambda conn, a=after: sql.rows_after(conn, table, user_id, a, self.page_size)
+                partial(
+                    sql.rows_after, table=table, user_id=user_id, after=after, limit=self.page_size
+                )
             )
             for row in rows:
                 async for line in self._export_row(user_id, table, row):
@@ -513,7 +518,7 @@ class MemoryTransfer:
             yield _line(_export_usage_log(usage_log_from_row(row)))
         else:
             session_id = row["session_id"]
-            yield _line(_export_session(row))
+            yield _line(_export_session(dict(row)))
             turns, summaries = await self.db.read(
                 lambda conn: (
                     fetch_turns(conn, user_id, session_id),
@@ -567,7 +572,7 @@ class MemoryTransfer:
         await self._index(state)
         return state.report
 
-    async def _import_records(self, state: _State, lines: list[tuple[int, dict]]) -> None:
+    async def _import_records(self, state: _State, lines: _Lines) -> None:
         incoming: dict[str, MemoryRecord] = {}
         successors: dict[str, str | None] = {}
         for number, data in lines:
@@ -615,7 +620,7 @@ class MemoryTransfer:
         )
         return composite, direct
 
-    async def _import_composites(self, state: _State, lines: list[tuple[int, dict]]) -> None:
+    async def _import_composites(self, state: _State, lines: _Lines) -> None:
         parsed: list[tuple[int, _CompositeLine]] = []
         for number, data in lines:
             try:
@@ -638,7 +643,7 @@ class MemoryTransfer:
             await self.db.write(lambda conn: sql.import_composites(conn, written))
             state.composites = [composite for composite, _ in written]
 
-    async def _import_skills(self, state: _State, lines: list[tuple[int, dict]]) -> None:
+    async def _import_skills(self, state: _State, lines: _Lines) -> None:
         parsed: list[_SkillLine] = []
         for number, data in lines:
             try:
@@ -669,9 +674,7 @@ class MemoryTransfer:
         if skills:
             await self.db.write(lambda conn: sql.import_skills(conn, skills))
 
-    async def _import_sessions(
-        self, state: _State, sections: dict[str, list[tuple[int, dict]]]
-    ) -> None:
+    async def _import_sessions(self, state: _State, sections: dict[str, _Lines]) -> None:
         sessions = self._valid(state, _SessionLine, sections.get("session", []))
         turns = self._valid(state, _TurnLine, sections.get("turn", []))
         summaries = self._valid(state, _SummaryLine, sections.get("summary", []))
@@ -680,9 +683,7 @@ class MemoryTransfer:
             await self.db.write(lambda conn: self._write_summaries(conn, state, summaries))
 
     @staticmethod
-    def _valid(
-        state: _State, model: type[_Line], lines: list[tuple[int, dict]]
-    ) -> list[tuple[int, Any]]:
+    def _valid(state: _State, model: type[_Line], lines: _Lines) -> list[tuple[int, Any]]:
         valid: list[tuple[int, Any]] = []
         for number, data in lines:
             try:
@@ -711,10 +712,11 @@ class MemoryTransfer:
                 consolidated_until=line.consolidated_until,
             )
             state.report.imported["sessions"] += 1
-        for _, line in turns:
-            ensure_session(conn, state.user_id, line.session_id, state.now)
-            fields = line.model_dump(exclude={"created_at"})
-            turn = Turn(user_id=state.user_id, created_at=line.created_at or state.now, **fields)
+        for _, turn_line in turns:
+            ensure_session(conn, state.user_id, turn_line.session_id, state.now)
+            fields = turn_line.model_dump(exclude={"created_at"})
+            created_at = turn_line.created_at or state.now
+            turn = Turn(user_id=state.user_id, created_at=created_at, **fields)
             if sql.import_turn_row(conn, turn):
                 state.report.imported["turns"] += 1
             else:
@@ -744,7 +746,7 @@ class MemoryTransfer:
             else:
                 state.report.skipped += 1
 
-    async def _import_usage_logs(self, state: _State, lines: list[tuple[int, dict]]) -> None:
+    async def _import_usage_logs(self, state: _State, lines: _Lines) -> None:
         parsed = self._valid(state, _UsageLogLine, lines)
         wanted = [line.log_id for _, line in parsed if _SAFE_ID.match(line.log_id)]
         owners = await self.db.read(lambda conn: sql.id_owners(conn, "usage_logs", wanted))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from lycheemem.domain.ports import Embedder
@@ -87,7 +88,7 @@ async def repair_unindexed(
         after = 0
         while True:
             rows = await db.read(
-                lambda conn, a=after, t=table: sql.unindexed_rows(conn, t, a, batch_size)
+                partial(sql.unindexed_rows, table=table, after=after, limit=batch_size)
             )
             if not rows:
                 break
@@ -109,7 +110,7 @@ async def delete_orphans(db: Database, vectors: LanceVectorIndex) -> int:
     for table in TABLES:
         pairs = await vectors.all_ids(table)
         ids = [item_id for _, item_id in pairs]
-        alive = await db.read(lambda conn, t=table, i=ids: sql.existing_ids(conn, t, i))
+        alive = await db.read(partial(sql.existing_ids, table=table, ids=ids))
         orphans: dict[str, list[str]] = defaultdict(list)
         for user_id, item_id in pairs:
             if item_id not in alive:

@@ -52,10 +52,10 @@ def answer_metadata(state: PipelineState, mode: str) -> dict[str, Any]:
     asks for separately). A long synthesized context is cut so the whole stays within the
     turn metadata limit; provenance (the citations) is kept.
     """
-    trace = {
-        TRACE_KEYS[node]: state.get(field)  # type: ignore[misc]
+    trace: dict[str, Any] = {
+        TRACE_KEYS[node]: state.get(field)
         for node, field in _STATE_TRACES.items()
-        if state.get(field) is not None  # type: ignore[misc]
+        if state.get(field) is not None
     }
     meta: dict[str, Any] = {
         "mode": mode,

@@ -511,8 +511,8 @@ def _task_tags(sentence: str) -> list[str]:
         verb = _ACTION_STEMS.get(light_stem(word))
         if verb and verb not in ("set up", "back up", "roll back"):
             tags.setdefault(verb, None)
-    for form, verb in cues.ACTION_VERBS.items():
-        if any(not f.isascii() and len(f) > 1 and f in sentence for f in verb):
+    for form, variants in cues.ACTION_VERBS.items():
+        if any(not f.isascii() and len(f) > 1 and f in sentence for f in variants):
             tags.setdefault(form, None)
     if not tags:
         for word in re.findall(r"[A-Za-z]+", sentence.lower()):

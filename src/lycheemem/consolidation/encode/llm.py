@@ -96,7 +96,7 @@ class _LeanSchema(BaseModel):
     """A model whose JSON schema (sent to the model as a hint) is ``lean_schema``'s."""
 
     @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:  # type: ignore[override]
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The lean JSON schema of the model."""
         return lean_schema(super().model_json_schema(*args, **kwargs))
 
@@ -342,7 +342,7 @@ async def llm_fuse(
     old_lines = "\n".join(_record_line(f"e{n}", r) for n, r in enumerate(related, start=1))
     user = f"NEW RECORDS:\n{new_lines}\n\nEXISTING RECORDS:\n{old_lines}"
     try:
-        decision, _ = await llm.complete_json(  # type: ignore[call-arg]
+        decision, _ = await llm.complete_json(
             [{"role": "system", "content": FUSE_PROMPT}, {"role": "user", "content": user}],
             FusionDecision,
             purpose="fuse",

@@ -73,7 +73,8 @@ class TransformersModel(PromptedModel):
             local_files_only=True,
             dtype=torch.bfloat16 if cuda else torch.float32,
         )
-        self._model = model.to(self.device).eval()
+        # transformers types `to` as a decorator-wrapped method expecting the model first.
+        self._model = model.to(self.device).eval()  # type: ignore[arg-type]
         self._tokenizer = tokenizer
 
     # -- primitives ----------------------------------------------------------

@@ -243,7 +243,7 @@ class TenantMatrix:
         if not searchable.all():
             approx[~searchable] = -np.inf
         pick = min(used, max(COARSE_CANDIDATES, 16 * k))
-        results = []
+        results: list[list[tuple[str, float]]] = []
         for col in range(len(queries)):
             rows = np.argpartition(approx[:, col], used - pick)[used - pick :]
             rows = rows[np.isfinite(approx[rows, col])]
@@ -565,5 +565,6 @@ class VectorCache:
                 return
             if key != keep:
                 total -= self._entries.pop(key).nbytes
-        if total > self.budget_bytes and keep in self._entries and not allow_oversize:
+        oversize = total > self.budget_bytes and not allow_oversize
+        if oversize and keep is not None and keep in self._entries:
             del self._entries[keep]

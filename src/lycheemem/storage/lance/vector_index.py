@@ -363,8 +363,9 @@ class LanceVectorIndex:
             handle.delete(f"user_id = {sql_literal(user_id)} AND {_in_list(id_column, batch)}")
             for column in _VECTOR_COLUMNS[table]:
                 matrix = self._cache.peek((user_id, table, column))
-                for item_id in batch if matrix is not None else ():
-                    matrix.remove(item_id)
+                if matrix is not None:
+                    for item_id in batch:
+                        matrix.remove(item_id)
 
     async def set_expired(
         self, table: str, user_id: str, ids: Sequence[str], expired: bool = True
@@ -385,8 +386,9 @@ class LanceVectorIndex:
             handle.update(where=where, values={"expired": expired})
             for column in _VECTOR_COLUMNS[table]:
                 matrix = self._cache.peek((user_id, table, column))
-                for item_id in batch if matrix is not None else ():
-                    matrix.set_expired(item_id, expired)
+                if matrix is not None:
+                    for item_id in batch:
+                        matrix.set_expired(item_id, expired)
 
     async def delete_user(self, user_id: str) -> None:
         """Delete every vector of the tenant from every table and the cache."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lycheemem.domain.models import (
@@ -20,6 +20,13 @@ from lycheemem.domain.models import (
     Summary,
     Turn,
     UsageLog,
+)
+from lycheemem.domain.ports import (
+    GraphLink,
+    GraphNodeRow,
+    GraphRows,
+    ItemRelations,
+    TenantDeletion,
 )
 from lycheemem.storage.sqlite.records import (
     chunks,
@@ -177,19 +184,6 @@ def list_items(
 # -- one item ------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class ItemRelations:
-    """An item with its place in the tree.
-
-    ``parents``: composites holding it as a direct member. For composites,
-    ``direct_record_ids``: leaf records not covered by one of its child composites.
-    """
-
-    item: MemoryItem
-    parents: list[str]
-    direct_record_ids: list[str] = field(default_factory=list)
-
-
 def item_relations(conn: sqlite3.Connection, user_id: str, item_id: str) -> ItemRelations | None:
     """The caller's record or composite ``item_id`` with its parents and direct leaves."""
     item: MemoryItem | None = fetch_records(conn, user_id, [item_id]).get(item_id)
@@ -221,43 +215,6 @@ def item_relations(conn: sqlite3.Connection, user_id: str, item_id: str) -> Item
 
 
 # -- the tree ------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class GraphNodeRow:
-    """The columns a graph node shows (``level`` is 0 for records)."""
-
-    item_id: str
-    node_kind: str
-    memory_type: str
-    semantic_text: str
-    entities: list[str]
-    confidence: float
-    created_at: str
-    expired: bool
-    level: int = 0
-    source_record_ids: list[str] = field(default_factory=list)
-    child_composite_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class GraphLink:
-    """One ``composite_members`` row: parent composite, member, member kind, direct flag."""
-
-    composite_id: str
-    member_id: str
-    member_kind: str
-    direct: bool
-
-
-@dataclass(slots=True)
-class GraphRows:
-    """Nodes (composites by level desc, then records, newest first), links, overall totals."""
-
-    nodes: list[GraphNodeRow]
-    links: list[GraphLink]
-    record_total: int
-    composite_total: int
 
 
 def _node_rows(
@@ -416,19 +373,6 @@ def delete_skill_row(conn: sqlite3.Connection, user_id: str, skill_id: str) -> b
         "DELETE FROM skills WHERE user_id = ? AND skill_id = ?", (user_id, skill_id)
     )
     return cursor.rowcount > 0
-
-
-@dataclass(slots=True)
-class TenantDeletion:
-    """What ``delete_tenant_rows`` removed (ids where vectors must follow)."""
-
-    record_ids: list[str]
-    composite_ids: list[str]
-    skill_ids: list[str]
-    session_ids: list[str]
-    turns: int
-    usage_logs: int
-    jobs: int
 
 
 def _delete_tenant_jobs(conn: sqlite3.Connection, user_id: str) -> int:
