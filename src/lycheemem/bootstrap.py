@@ -48,6 +48,7 @@ from lycheemem.storage.sqlite.jobs import SqliteJobStore
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
+from lycheemem.storage.sqlite.transfer import SqliteTransferStore
 from lycheemem.storage.sqlite.usage import SqliteUsageStore
 from lycheemem.storage.sqlite.users import SqliteUserStore
 
@@ -275,7 +276,7 @@ class AppContext:
             jobs=jobs,
             working_memory=working_memory,
             transfer=MemoryTransfer(
-                db=self.db,
+                store=SqliteTransferStore(self.db),
                 semantic=semantic,
                 vectors=self.vectors,
                 embedder=self.embedder,
