@@ -315,12 +315,12 @@ class AppContext:
 
     async def _open_longdoc(self) -> None:
         from lycheemem.longdoc import LongDocService, load_longdoc_settings
+        from lycheemem.longdoc.bank_factory import build_bank
 
         settings = self.longdoc_settings or load_longdoc_settings(env_file=None)
         self.longdoc_settings = settings
-        self.longdoc = LongDocService(
-            settings, self.db, self.settings.lance_dir, self.embedder, self.tokens
-        )
+        bank = build_bank(self.db, lance_dir=self.settings.lance_dir, dim=self.embedder.dim)
+        self.longdoc = LongDocService(settings, bank, self.embedder, self.tokens)
         await self.longdoc.start()
 
     async def close(self) -> None:

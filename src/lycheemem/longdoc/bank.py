@@ -1,4 +1,4 @@
-"""The memory bank: documents and chunks in SQLite, chunk vectors in LanceDB.
+"""The embedded chunk bank (``ChunkStore``): documents and chunks in SQLite, vectors in LanceDB.
 
 SQL runs in small sync functions handed to ``Database``; LanceDB runs on one
 dedicated thread. Every query filters on ``user_id``.
@@ -11,7 +11,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ import pyarrow as pa
 from lycheemem.errors import StorageError
 from lycheemem.longdoc.chunker import Chunk
 from lycheemem.longdoc.models import BankChunk, DocumentInfo
+from lycheemem.longdoc.ports import NewDocument
 from lycheemem.storage.sqlite.database import Database
 
-__all__ = ["ChunkBank", "NewDocument", "vector_schema"]
+__all__ = ["SqliteChunkBank", "vector_schema"]
 
 _TABLE = "longdoc_chunk_vectors"
 _DOC_COLUMNS = (
@@ -42,22 +42,6 @@ def vector_schema(dim: int) -> pa.Schema:
             pa.field("vector", pa.list_(pa.float32(), dim)),
         ]
     )
-
-
-@dataclass(frozen=True, slots=True)
-class NewDocument:
-    """What ``insert_document`` stores for a freshly chunked document."""
-
-    user_id: str
-    doc_id: str
-    title: str
-    metadata: dict[str, Any]
-    n_chars: int
-    n_tokens: int
-    chunk_tokens: int
-    ratio: int
-    backend: str
-    now: str
 
 
 def _doc_from_row(row: sqlite3.Row) -> DocumentInfo:
@@ -84,8 +68,8 @@ def _lance_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class ChunkBank:
-    """Per-user, per-document storage of chunks, notes, term counts and vectors.
+class SqliteChunkBank:
+    """``ChunkStore`` on SQLite and LanceDB: chunks, notes, term counts and vectors per document.
 
     Promises: nothing here ever returns a row of another ``user_id``; deleting a
     document removes its chunks and vectors; vectors are replaced, never duplicated.
