@@ -340,3 +340,26 @@ async def test_feedback_targets_must_be_the_callers(stores: Semantic) -> None:
     ) == (None, [record.record_id])
     item = (await stores.semantic.records("u", [record.record_id]))[record.record_id]
     assert item.action_success_count == 1
+
+
+async def test_fts_weighs_rare_terms_above_common_ones(stores: Semantic) -> None:
+    await _session(stores, "u")
+    common = [make_record("u", f"coffee note {n}") for n in range(5)]
+    rare = make_record("u", "an espresso machine manual with many more words in it")
+    await _commit(stores, "u", *common, rare)
+    hits = await stores.semantic.fts("u", "coffee espresso", table="memory_records", limit=10)
+    assert _ids(hits)[0] == rare.record_id and len(hits) == 6
+
+
+async def test_crowded_fts_ranks_full_matches_then_newest_partial_ones(stores: Semantic) -> None:
+    await _session(stores, "u")
+    full = make_record("u", "alpha beta together")
+    await _commit(stores, "u", full)
+    alpha = make_record("u", "alpha alone")
+    await _commit(stores, "u", alpha)
+    beta = make_record("u", "beta alone")
+    await _commit(stores, "u", beta)
+    hits = await stores.semantic.fts(
+        "u", "alpha beta", table="memory_records", limit=3, crowded=True
+    )
+    assert _ids(hits) == [full.record_id, beta.record_id, alpha.record_id]
