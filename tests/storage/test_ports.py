@@ -15,6 +15,7 @@ from lycheemem.domain.models import CompositeRecord, Skill, UsageLog
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.postgres.jobs import PgJobStore
 from lycheemem.storage.postgres.sessions import PgSessionStore
+from lycheemem.storage.postgres.transfer import PgTransferStore
 from lycheemem.storage.postgres.users import PgUserStore
 from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite import transfer as admin
@@ -44,6 +45,7 @@ IMPLEMENTATIONS = [
     (ports.VectorIndex, PgVectorIndex),
     (ports.JobStore, PgJobStore),
     (ports.UserStore, PgUserStore),
+    (ports.TransferStore, PgTransferStore),
 ]
 
 

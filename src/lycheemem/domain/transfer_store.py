@@ -30,7 +30,7 @@ __all__ = [
     "TransferStore",
 ]
 
-PageCursor = tuple[int, ...]
+PageCursor = tuple[int | str, ...]
 """Where the previous page ended; ``None`` starts at the beginning. Opaque to the caller."""
 
 OwnedTable = Literal["skills", "usage_logs"]
