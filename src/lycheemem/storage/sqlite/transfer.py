@@ -19,6 +19,7 @@ from lycheemem.domain.models import (
     Summary,
     Turn,
     UsageLog,
+    User,
 )
 from lycheemem.domain.transfer_store import (
     OwnedTable,
@@ -48,6 +49,8 @@ from lycheemem.storage.sqlite.usage import usage_log_from_row
 
 __all__ = [
     "SqliteTransferStore",
+    "all_users",
+    "tenant_ids",
     "clamp_watermark",
     "composite_page",
     "export_counts",
@@ -376,7 +379,7 @@ def _import_summaries(
 
 
 def _start(after: PageCursor | None, width: int) -> tuple[int, ...]:
-    return tuple(after) if after else (0,) * width
+    return tuple(int(part) for part in after) if after else (0,) * width
 
 
 class SqliteTransferStore:
@@ -500,3 +503,31 @@ class SqliteTransferStore:
     async def import_usage_logs(self, logs: Sequence[UsageLog]) -> None:
         """Insert complete usage logs."""
         await self.db.write(partial(import_usage_log_rows, logs=list(logs)))
+
+
+# -- the whole database (``lycheemem migrate`` only) ---------------------------------------
+
+_TENANT_TABLES = (
+    "users",
+    "sessions",
+    "memory_records",
+    "composite_records",
+    "skills",
+    "usage_logs",
+)
+
+
+def tenant_ids(conn: sqlite3.Connection) -> list[str]:
+    """Every ``user_id`` that owns an account or any exported row, sorted. Not tenant-scoped:
+    only the offline migration may use it."""
+    union = " UNION ".join(f"SELECT user_id FROM {table}" for table in _TENANT_TABLES)
+    return [row[0] for row in conn.execute(f"SELECT user_id FROM ({union}) ORDER BY user_id")]
+
+
+def all_users(conn: sqlite3.Connection) -> list[User]:
+    """Every account with its password hash and token version. Migration only."""
+    rows = conn.execute(
+        "SELECT user_id, username, password_hash, display_name, created_at, token_version"
+        " FROM users ORDER BY created_at, user_id"
+    ).fetchall()
+    return [User(**dict(row)) for row in rows]
