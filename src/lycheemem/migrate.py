@@ -5,8 +5,9 @@ version, so people log in as before); then each tenant's memory travels through 
 export and import as ``/memory/export`` and ``/memory/import`` (``services.transfer``): the
 JSONL of the tenant is read from SQLite and imported into PostgreSQL, where the texts are
 embedded again with the configured embedder (the same model as the data directory's, so the
-vectors come out the same; LanceDB holds nothing else). Import is idempotent, so a re-run
-adds nothing. At the end the rows of every table are counted on both sides, per tenant.
+vectors come out the same). Long-document banks are copied as stored (chunks, notes and, at the
+same dimension, their LanceDB vectors). Import is idempotent, so a re-run adds nothing. At the
+end the rows of every table are counted on both sides, per tenant.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ from urllib.parse import urlsplit, urlunsplit
 from lycheemem.clock import Clock
 from lycheemem.config import Settings
 from lycheemem.domain.models import User
-from lycheemem.domain.ports import Embedder
+from lycheemem.domain.ports import Embedder, TransferStore
 from lycheemem.errors import ConfigError
+from lycheemem.longdoc.bank_factory import build_bank
+from lycheemem.longdoc.models import DocumentInfo
+from lycheemem.longdoc.ports import ChunkStore
 from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.postgres.database import PgDatabase
 from lycheemem.storage.postgres.meta import check_model_guard
@@ -44,7 +48,10 @@ TABLES = (
     "turns",
     "summaries",
     "usage_logs",
+    "documents",
+    "chunks",
 )
+_DOC_PAGE = 100
 
 
 def redact_url(url: str) -> str:
@@ -163,6 +170,40 @@ async def migrate(
     return report
 
 
+async def _tenant_counts(store: TransferStore, bank: ChunkStore, user_id: str) -> dict[str, int]:
+    """The tenant's rows per exported kind plus long documents and their chunks."""
+    counts = await store.export_counts(user_id)
+    documents = await _documents(bank, user_id)
+    counts["documents"] = len(documents)
+    counts["chunks"] = 0
+    for doc in documents:
+        counts["chunks"] += len(await bank.stored_chunks(user_id, doc.doc_id))
+    return counts
+
+
+async def _documents(bank: ChunkStore, user_id: str) -> list[DocumentInfo]:
+    found: list[DocumentInfo] = []
+    while True:
+        page, total = await bank.list_documents(user_id, offset=len(found), limit=_DOC_PAGE)
+        found.extend(page)
+        if not page or len(found) >= total:
+            return found
+
+
+async def _copy_documents(
+    source: ChunkStore, target: ChunkStore, user_id: str, *, vectors: bool
+) -> None:
+    """Copy the tenant's long documents with chunks and notes (and vectors when ``vectors``:
+    same dimension); a document the target already holds is left as it is."""
+    for doc in await _documents(source, user_id):
+        chunks = await source.stored_chunks(user_id, doc.doc_id)
+        if not await target.copy_document(user_id, doc, chunks) or not vectors:
+            continue
+        matrix = await source.get_vectors(user_id, doc.doc_id, len(chunks))
+        if matrix is not None:  # else rebuilt from the notes on the first question
+            await target.put_vectors(user_id, doc.doc_id, matrix)
+
+
 async def _copy(
     settings: Settings,
     source: Database,
@@ -195,27 +236,37 @@ async def _copy(
         clock=clock,
         embed_batch=batch,
     )
-    users = await source.read(sqlite_transfer.all_users)
-    tenants = await source.read(sqlite_transfer.tenant_ids)
-    counts = {user_id: await source_store.export_counts(user_id) for user_id in tenants}
-    report = MigrationReport(tenants=len(tenants))
-    progress = Progress(len(users) + sum(sum(c.values()) for c in counts.values()), stream)
-    for user in users:
-        await upsert_user(target, user)
-    progress.advance(len(users), f"{len(users)} accounts")
-    for number, user_id in enumerate(tenants, start=1):
-        body = "".join(
-            [
-                line
-                async for line in reader.export_lines(
-                    user_id=user_id, include_sessions=True, include_usage_logs=True
-                )
-            ]
-        ).encode()
-        await writer.import_lines(user_id=user_id, lines=writer.parse(body))
-        progress.advance(sum(counts[user_id].values()), f"tenant {number}/{len(tenants)}")
-    progress.finish()
-    await _verify(report, users, tenants, counts, target, target_store)
+    meta = await source.read(sqlite_transfer.embedding_meta)
+    # Long-document vectors are copied only when they have the embedder's dimension; opening
+    # the LanceDB table with another one would drop it in the data directory.
+    same_dim = meta.get("embedding_dim") == str(embedder.dim)
+    source_bank = build_bank(source, lance_dir=settings.lance_dir, dim=embedder.dim)
+    target_bank = build_bank(target, lance_dir=settings.lance_dir, dim=embedder.dim)
+    if same_dim:
+        await source_bank.open()
+    await target_bank.open()
+    try:
+        users = await source.read(sqlite_transfer.all_users)
+        tenants = await source.read(sqlite_transfer.tenant_ids)
+        counts = {u: await _tenant_counts(source_store, source_bank, u) for u in tenants}
+        report = MigrationReport(tenants=len(tenants))
+        progress = Progress(len(users) + sum(sum(c.values()) for c in counts.values()), stream)
+        for user in users:
+            await upsert_user(target, user)
+        progress.advance(len(users), f"{len(users)} accounts")
+        for number, user_id in enumerate(tenants, start=1):
+            lines = reader.export_lines(
+                user_id=user_id, include_sessions=True, include_usage_logs=True
+            )
+            body = "".join([line async for line in lines]).encode()
+            await writer.import_lines(user_id=user_id, lines=writer.parse(body))
+            await _copy_documents(source_bank, target_bank, user_id, vectors=same_dim)
+            progress.advance(sum(counts[user_id].values()), f"tenant {number}/{len(tenants)}")
+        progress.finish()
+        await _verify(report, users, tenants, counts, target, target_store, target_bank)
+    finally:
+        await source_bank.close()
+        await target_bank.close()
     return report
 
 
@@ -226,6 +277,7 @@ async def _verify(
     counts: dict[str, dict[str, int]],
     target: PgDatabase,
     store: PgTransferStore,
+    bank: ChunkStore,
 ) -> None:
     """Count every table of every tenant in PostgreSQL against the SQLite counts."""
     async with target.system() as conn:
@@ -239,7 +291,7 @@ async def _verify(
     if report.target["users"] != len(users):
         report.mismatched.append("accounts")
     for user_id in tenants:
-        moved = await store.export_counts(user_id)
+        moved = await _tenant_counts(store, bank, user_id)
         for name, value in counts[user_id].items():
             report.source[name] += value
             report.target[name] += moved.get(name, 0)

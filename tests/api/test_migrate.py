@@ -8,6 +8,7 @@ are then opened to find the same accounts, records, sessions and vectors.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from lycheemem.app import create_app
 from lycheemem.auth.passwords import verify_password
 from lycheemem.config import Settings
 from lycheemem.errors import ConfigError
+from lycheemem.longdoc.pg_bank import PgChunkBank
 from lycheemem.migrate import Progress, check_url, redact_url
 from lycheemem.storage.postgres.database import PgDatabase
 from lycheemem.storage.postgres.semantic import PgSemanticStore
@@ -34,6 +36,9 @@ ALICE_FACTS = [
     "I always book an aisle seat on long flights.",
     "My sister Mara lives in Lisbon and works as a marine biologist.",
 ]
+LONG_TEXT = "\n\n".join(
+    f"Paragraph {n}: the harbour council reviewed the bridge plans again." for n in range(60)
+)
 ANON_FACTS = ["The staging database is backed up every night at 02:00."]
 
 
@@ -47,11 +52,24 @@ def _build_data_dir(settings: Settings) -> dict[str, Any]:
         alice = {"Authorization": f"Bearer {response.json()['token']}"}
         remember(client, "trip", ALICE_FACTS, headers=alice)
         remember(client, "ops", ANON_FACTS)
+        created = client.post(
+            "/longdoc/documents",
+            json={"title": "notes", "text": LONG_TEXT, "chunk_tokens": 128},
+            headers=alice,
+        )
+        assert created.status_code == 200, created.text
+        doc_id = created.json()["doc_id"]
+        for _ in range(500):
+            status = client.get(f"/longdoc/documents/{doc_id}", headers=alice).json()["status"]
+            if status == "ready":
+                break
+            time.sleep(0.02)
+        assert status == "ready"
         search = client.post(
             "/memory/search", json={"query": "aisle seat", "session_id": "trip"}, headers=alice
         )
         assert search.status_code == 200, search.text
-        return {"alice": user_id_of(client, alice)}
+        return {"alice": user_id_of(client, alice), "doc_id": doc_id}
 
 
 async def _sqlite_counts(settings: Settings, user_ids: list[str]) -> dict[str, dict[str, int]]:
@@ -64,7 +82,7 @@ async def _sqlite_counts(settings: Settings, user_ids: list[str]) -> dict[str, d
         await db.close()
 
 
-async def _pg_view(url: str, alice: str) -> dict[str, Any]:
+async def _pg_view(url: str, alice: str, doc_id: str = "") -> dict[str, Any]:
     """What the PostgreSQL stores hold for alice (and the anonymous tenant) after migrating."""
     db = PgDatabase(url)
     await db.open()
@@ -78,6 +96,10 @@ async def _pg_view(url: str, alice: str) -> dict[str, Any]:
         anon_records, _ = await store.record_page("", None, 100)
         vectors = PgVectorIndex(db, dim=256)
         texts = {r.record_id: r.semantic_text for r in records}
+        bank = PgChunkBank(db, dim=256)
+        doc = await bank.get_document(alice, doc_id)
+        chunks = await bank.load_chunks(alice, doc_id)
+        doc_vectors = await bank.get_vectors(alice, doc_id, len(chunks))
         return {
             "counts": {u: await store.export_counts(u) for u in (alice, "")},
             "texts": sorted(texts.values()),
@@ -86,6 +108,10 @@ async def _pg_view(url: str, alice: str) -> dict[str, Any]:
             "turns": [t.content for t in turns],
             "anon_texts": sorted(r.semantic_text for r in anon_records),
             "vector_count": await vectors.count("memory_records", alice),
+            "doc": doc,
+            "notes": [c.note for c in chunks],
+            "doc_vectors": None if doc_vectors is None else doc_vectors.shape,
+            "texts_joined": "".join(await bank.load_texts(alice, doc_id)),
         }
     finally:
         await db.close()
@@ -105,13 +131,21 @@ def test_migrate_moves_a_data_dir_into_postgresql_and_is_idempotent(
     source = asyncio.run(_sqlite_counts(settings, [alice, ""]))
     assert source[alice]["records"] >= 2 and source[alice]["turns"] == 2
     assert source[alice]["usage_logs"] >= 1 and source[""]["records"] >= 1
-    view = asyncio.run(_pg_view(pg_url, alice))
+    view = asyncio.run(_pg_view(pg_url, alice, made["doc_id"]))
     assert view["counts"] == source
     assert len(view["found"]) == source[alice]["records"]  # the PG semantic store finds them
     assert any("aisle seat" in text for text in view["texts"])
     assert any("staging database" in text for text in view["anon_texts"])
     assert view["turns"] == ALICE_FACTS
     assert view["vector_count"] == source[alice]["records"]
+    doc = view["doc"]
+    assert doc is not None and doc.status == "ready" and doc.chunks_done == doc.n_chunks > 1
+    assert all(view["notes"]) and view["doc_vectors"] == (doc.n_chunks, 256)
+    assert view["texts_joined"].startswith("Paragraph 0:")
+    assert any(
+        line.startswith("documents") and line.split()[1:3] == ["1", "1"]
+        for line in done.stderr.splitlines()
+    )
     user = view["user"]
     assert user is not None and user.user_id == alice
     assert verify_password(user.password_hash, "correct-horse-1")
@@ -120,7 +154,7 @@ def test_migrate_moves_a_data_dir_into_postgresql_and_is_idempotent(
 
     again = run_cli(tmp_path, "migrate", "--to", pg_url, **env)
     assert again.returncode == 0, again.stderr
-    assert asyncio.run(_pg_view(pg_url, alice))["counts"] == source
+    assert asyncio.run(_pg_view(pg_url, alice, made["doc_id"]))["counts"] == source
 
 
 def test_migrate_reports_differing_counts_with_a_non_zero_exit(

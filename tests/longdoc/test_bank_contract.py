@@ -193,3 +193,23 @@ async def test_the_service_answers_over_a_bank_of_either_backend(
         assert "Mirrowfall" in result.answer
     finally:
         await service.close()
+
+
+async def test_a_document_copies_exactly_once_with_its_notes(bank: ChunkStore) -> None:
+    """``stored_chunks`` + ``copy_document`` (what ``lycheemem migrate`` uses) keep every
+    column; a second copy changes nothing."""
+    await bank.insert_document(_doc("alice", "d1"), _chunks(2), [{"a": 1}, {"b": 2}])
+    await bank.save_notes("alice", "d1", [(0, "note zero", 2)], now=T1)
+    info = await bank.get_document("alice", "d1")
+    assert info is not None
+    chunks = await bank.stored_chunks("alice", "d1")
+    assert [(c.index, c.start, c.end, c.terms, c.note) for c in chunks] == [
+        (0, 0, 10, {"a": 1}, "note zero"),
+        (1, 10, 20, {"b": 2}, None),
+    ]
+    assert await bank.copy_document("bob", info, chunks) is True
+    assert await bank.stored_chunks("bob", "d1") == chunks
+    copied = await bank.get_document("bob", "d1")
+    assert copied == info
+    assert await bank.copy_document("bob", info, chunks[:1]) is False
+    assert await bank.stored_chunks("bob", "d1") == chunks

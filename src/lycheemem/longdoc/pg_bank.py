@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from lycheemem.errors import StorageError
 from lycheemem.longdoc.chunker import Chunk
 from lycheemem.longdoc.models import BankChunk, DocumentInfo
-from lycheemem.longdoc.ports import NewDocument
+from lycheemem.longdoc.ports import NewDocument, StoredChunk
 from lycheemem.storage.postgres.database import PgDatabase
 
 __all__ = ["PgChunkBank"]
@@ -209,6 +209,84 @@ class PgChunkBank:
             )
             rows = await cur.fetchall()
         return [row["text"] for row in rows]
+
+    async def stored_chunks(self, user_id: str, doc_id: str) -> list[StoredChunk]:
+        """Every stored column of the document's chunks, in order."""
+        async with self._db.tenant(user_id) as conn:
+            cur = await conn.execute(
+                "SELECT chunk_index, start_char, end_char, text, n_tokens, terms, note,"
+                " note_tokens FROM longdoc_chunks WHERE user_id = %s AND doc_id = %s"
+                " ORDER BY chunk_index",
+                (user_id, doc_id),
+            )
+            rows = await cur.fetchall()
+        return [
+            StoredChunk(
+                r["chunk_index"],
+                r["start_char"],
+                r["end_char"],
+                r["text"],
+                r["n_tokens"],
+                dict(r["terms"]),
+                r["note"],
+                r["note_tokens"],
+            )
+            for r in rows
+        ]
+
+    async def copy_document(
+        self, user_id: str, doc: DocumentInfo, chunks: Sequence[StoredChunk]
+    ) -> bool:
+        """Store a document as another bank held it; False when the id is taken."""
+        async with self._db.tenant(user_id) as conn:
+            cur = await conn.execute(
+                "INSERT INTO longdoc_documents (user_id, doc_id, title, metadata, status, error,"
+                " n_chars, n_tokens, n_chunks, chunks_done, chunk_tokens, ratio, note_tokens,"
+                " backend, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (
+                    user_id,
+                    doc.doc_id,
+                    doc.title,
+                    Jsonb(doc.metadata),
+                    doc.status,
+                    doc.error,
+                    doc.n_chars,
+                    doc.n_tokens,
+                    doc.n_chunks,
+                    doc.chunks_done,
+                    doc.chunk_tokens,
+                    doc.ratio,
+                    doc.note_tokens,
+                    doc.backend,
+                    doc.created_at,
+                    doc.updated_at,
+                ),
+            )
+            if not cur.rowcount:
+                return False
+            async with conn.cursor() as many:
+                await many.executemany(
+                    "INSERT INTO longdoc_chunks (user_id, doc_id, chunk_index, start_char,"
+                    " end_char, text, n_tokens, terms, note, note_tokens)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [
+                        (
+                            user_id,
+                            doc.doc_id,
+                            c.index,
+                            c.start,
+                            c.end,
+                            c.text,
+                            c.n_tokens,
+                            Jsonb(c.terms),
+                            c.note,
+                            c.note_tokens,
+                        )
+                        for c in chunks
+                    ],
+                )
+        return True
 
     async def put_vectors(self, user_id: str, doc_id: str, vectors: np.ndarray) -> None:
         """Replace the document's chunk vectors (row ``i`` belongs to chunk ``i``)."""

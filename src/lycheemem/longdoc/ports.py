@@ -16,7 +16,7 @@ import numpy as np
 from lycheemem.longdoc.chunker import Chunk
 from lycheemem.longdoc.models import BankChunk, DocumentInfo
 
-__all__ = ["ChunkStore", "NewDocument"]
+__all__ = ["ChunkStore", "NewDocument", "StoredChunk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +33,20 @@ class NewDocument:
     ratio: int
     backend: str
     now: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """Everything stored of one chunk (what moving a bank to another backend copies)."""
+
+    index: int
+    start: int
+    end: int
+    text: str
+    n_tokens: int
+    terms: dict[str, int]
+    note: str | None
+    note_tokens: int | None
 
 
 class ChunkStore(Protocol):
@@ -105,4 +119,15 @@ class ChunkStore(Protocol):
 
     async def get_vectors(self, user_id: str, doc_id: str, n_chunks: int) -> np.ndarray | None:
         """The ``(n_chunks, dim)`` vectors of a document, or None if any is missing."""
+        ...
+
+    async def stored_chunks(self, user_id: str, doc_id: str) -> list[StoredChunk]:
+        """Every stored column of the document's chunks, in order (for ``lycheemem migrate``)."""
+        ...
+
+    async def copy_document(
+        self, user_id: str, doc: DocumentInfo, chunks: Sequence[StoredChunk]
+    ) -> bool:
+        """Store a document exactly as another bank held it (status, progress, notes); False,
+        changing nothing, when the caller already has a document with this id."""
         ...

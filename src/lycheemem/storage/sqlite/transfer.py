@@ -50,6 +50,7 @@ from lycheemem.storage.sqlite.usage import usage_log_from_row
 __all__ = [
     "SqliteTransferStore",
     "all_users",
+    "embedding_meta",
     "tenant_ids",
     "clamp_watermark",
     "composite_page",
@@ -514,7 +515,16 @@ _TENANT_TABLES = (
     "composite_records",
     "skills",
     "usage_logs",
+    "longdoc_documents",
 )
+
+
+def embedding_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    """The ``embedding_model`` / ``embedding_dim`` the data directory's vectors were built with."""
+    rows = conn.execute(
+        "SELECT key, value FROM meta WHERE key IN ('embedding_model', 'embedding_dim')"
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
 
 
 def tenant_ids(conn: sqlite3.Connection) -> list[str]:
