@@ -20,7 +20,7 @@ from lycheemem.storage.postgres.semantic_rows import (
     fetch_by_ids,
     insert_composite,
     record_from_row,
-    save_record,
+    save_records,
     save_skill,
     skill_from_row,
 )
@@ -47,8 +47,7 @@ async def _commit(conn: Conn, batch: BatchCommit) -> CommitResult:
     # FOR SHARE: a concurrent session delete waits for this batch (or this batch sees it gone).
     if not await _session_exists(conn, batch.user_id, batch.session_id):
         return CommitResult([], session_missing=True)
-    for record in batch.records:
-        await save_record(conn, record)
+    await save_records(conn, batch.records)
     expired = (
         await search.expire_covering(
             conn, batch.user_id, batch.expire_covering, reason=batch.expire_reason, now=batch.now
