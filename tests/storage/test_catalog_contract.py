@@ -12,6 +12,7 @@ import pytest
 from backend_support import Backend, Seeded, at, backend, seed, vector_ids
 
 from lycheemem.domain.models import BatchCommit, Skill
+from lycheemem.testing import make_record
 
 pytestmark = pytest.mark.anyio
 __all__ = ["backend"]  # the fixture, imported for pytest
@@ -63,6 +64,12 @@ async def test_list_items_full_text_filter(backend: Backend) -> None:
     assert await _list(backend, "alice", q="submarine") == ([], 0)
     found, _ = await _list(backend, "bob", q="green tea")
     assert set(found) == {b.tea, b.inner}
+    apple = make_record("alice", "我喜欢吃苹果", created_at=at(20))
+    await backend.semantic.commit_batch(
+        BatchCommit(user_id="alice", session_id="s1", records=[apple], watermark=1, now=at(20))
+    )
+    assert await _list(backend, "alice", q="苹果") == ([apple.record_id], 1)
+    assert await _list(backend, "bob", q="苹果") == ([], 0)
 
 
 async def test_item_relations_give_parents_and_direct_records(backend: Backend) -> None:
