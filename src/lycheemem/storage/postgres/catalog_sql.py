@@ -77,17 +77,23 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def text_match(
-    groups: Sequence[str], runs: Sequence[str], text_column: str
-) -> tuple[str, list[Any]]:
-    """A predicate true for rows whose ``fts`` matches any group or whose ``text_column``
-    contains any CJK run; with its parameters."""
-    parts = ["phraseto_tsquery('english', %s)"] * len(groups)
-    sql = f"(fts @@ ({' || '.join(parts)})"
+def text_match(table: str, groups: Sequence[str], runs: Sequence[str]) -> tuple[str, list[Any]]:
+    """A predicate true for the rows of ``table`` whose ``fts`` matches any group or whose text
+    contains any CJK run; with its parameters.
+
+    The candidates come from migration 0004's ``*_matching``/``*_containing`` functions (row
+    security would otherwise keep the GIN and trigram indexes unused); skills, which have no
+    ``*_containing`` function, test their intent and document directly.
+    """
+    tsquery = " || ".join(["phraseto_tsquery('english', %s)"] * len(groups))
+    sql = f"(id = ANY(ARRAY(SELECT {table}_matching({tsquery})))"
     params: list[Any] = list(groups)
-    for run in runs:
-        sql += f" OR {text_column} LIKE %s"
-        params.append(like_pattern(run))
+    if runs and table == "skills":
+        sql += " OR (intent || ' ' || doc_markdown) LIKE ANY(%s)"
+        params.append([like_pattern(run) for run in runs])
+    elif runs:
+        sql += f" OR id = ANY(ARRAY(SELECT {table}_containing(%s::text[])))"
+        params.append([like_pattern(run) for run in runs])
     return sql + ")", params
 
 
@@ -97,7 +103,7 @@ def _item_select(
     where = ["user_id = %s"]
     params: list[Any] = [user_id]
     if flt.groups is not None:
-        match, more = text_match(flt.groups, flt.runs, "semantic_text")
+        match, more = text_match(table, flt.groups, flt.runs)
         where.append(match)
         params.extend(more)
     if not flt.include_expired:
@@ -321,7 +327,7 @@ async def list_skills(
     where = "user_id = %s"
     params: list[Any] = [user_id]
     if groups is not None:
-        match, more = text_match(groups, runs, "(intent || ' ' || doc_markdown)")
+        match, more = text_match("skills", groups, runs)
         where += f" AND {match}"
         params.extend(more)
     total = await _scalar(conn, f"SELECT COUNT(*) AS n FROM skills WHERE {where}", params)
