@@ -12,6 +12,8 @@ import pytest
 from backend_support import Backend, Seeded, at, backend, seed, vector_ids
 
 from lycheemem.domain.models import BatchCommit, Skill
+from lycheemem.storage.postgres.database import PgDatabase
+from lycheemem.storage.postgres.deletes import TENANT_TABLES
 from lycheemem.testing import make_record
 
 pytestmark = pytest.mark.anyio
@@ -215,3 +217,20 @@ async def test_delete_tenant_leaves_nothing_of_it_and_touches_no_one_else(backen
         b.active_records
     )
     assert (await backend.jobs.get("bob", b.job)) is not None
+
+
+async def test_postgres_delete_tenant_knows_every_tenant_table(pg_url: str) -> None:
+    """A table added to the PostgreSQL schema with a ``user_id`` must be added to what
+    ``delete_tenant`` empties (on SQLite the leftovers test above counts every table)."""
+    db = PgDatabase(pg_url, max_size=1)
+    await db.open()
+    try:
+        async with db.owner() as conn:
+            cur = await conn.execute(
+                "SELECT table_name FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND column_name = 'user_id'"
+            )
+            tables = {row["table_name"] for row in await cur.fetchall()} - {"users"}
+    finally:
+        await db.close()
+    assert tables and tables <= set(TENANT_TABLES), tables - set(TENANT_TABLES)

@@ -27,6 +27,7 @@ from lycheemem.storage.postgres.semantic_search import ancestors
 
 __all__ = [
     "LONGDOC_TABLES",
+    "TENANT_TABLES",
     "clear_graph_rows",
     "clear_skill_rows",
     "delete_items",
@@ -37,6 +38,25 @@ __all__ = [
 
 LONGDOC_TABLES = ("longdoc_chunk_vectors", "longdoc_chunks", "longdoc_documents")
 """Long-document tables (migration 0005): a tenant's rows go with it when they exist."""
+TENANT_TABLES = (
+    "memory_records",
+    "composite_records",
+    "composite_members",
+    "memory_tags",
+    "item_sessions",
+    "usage_logs",
+    "skills",
+    "consolidation_skips",
+    "summaries",
+    "turns",
+    "sessions",
+    "jobs",
+    "vectors",
+    *LONGDOC_TABLES,
+)
+"""Every table ``delete_tenant_rows`` empties of the tenant; adding a table here is what makes
+it go (a test checks that no other table has a ``user_id`` column, ``users`` aside: the account
+is ``UserStore.delete``'s)."""
 
 
 async def _returning(conn: Conn, sql: str, params: Sequence[object]) -> list[str]:
@@ -137,31 +157,35 @@ async def _delete_tenant_jobs(conn: Conn, user_id: str) -> int:
     return deleted.rowcount + flagged.rowcount
 
 
-async def _delete_longdoc_rows(conn: Conn, user_id: str) -> None:
-    """Delete the tenant's long-document rows, in the tables that exist in this database."""
-    for table in LONGDOC_TABLES:
-        cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table,))
-        row = await cur.fetchone()
-        if row and row["present"]:
-            await conn.execute(f"DELETE FROM {table} WHERE user_id = %s", (user_id,))
+async def _present(conn: Conn, table: str) -> bool:
+    cur = await conn.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (table,))
+    row = await cur.fetchone()
+    return bool(row and row["present"])
+
+
+async def _sweep(conn: Conn, user_id: str) -> None:
+    """Delete the tenant's rows from every table of ``TENANT_TABLES`` (jobs aside: running
+    ones stay flagged); the long-document tables only where they exist."""
+    for table in TENANT_TABLES:
+        if table == "jobs" or (table in LONGDOC_TABLES and not await _present(conn, table)):
+            continue
+        await conn.execute(f"DELETE FROM {table} WHERE user_id = %s", (user_id,))
 
 
 async def delete_tenant_rows(conn: Conn, user_id: str) -> TenantDeletion:
-    """Delete every row of the caller: memory, skills, sessions with their turns, summaries
-    and skipped turns, usage logs, jobs, vectors and long documents."""
+    """Delete every row of the caller in ``TENANT_TABLES``: memory, skills, sessions with
+    their turns, summaries and skipped turns, usage logs, jobs (running ones flagged),
+    vectors and long documents."""
     records, composites, logs = await clear_graph_rows(conn, user_id)
     skills = await clear_skill_rows(conn, user_id)
     one = (user_id,)
     cur = await conn.execute("SELECT COUNT(*) AS n FROM turns WHERE user_id = %s", one)
     row = await cur.fetchone()
-    for table in ("consolidation_skips", "summaries", "turns"):
-        await conn.execute(f"DELETE FROM {table} WHERE user_id = %s", one)
     sessions = await _returning(
         conn, "DELETE FROM sessions WHERE user_id = %s RETURNING session_id", one
     )
     jobs = await _delete_tenant_jobs(conn, user_id)
-    await conn.execute("DELETE FROM vectors WHERE user_id = %s", one)
-    await _delete_longdoc_rows(conn, user_id)
+    await _sweep(conn, user_id)
     return TenantDeletion(
         record_ids=records,
         composite_ids=composites,
