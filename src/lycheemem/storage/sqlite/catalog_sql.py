@@ -1,8 +1,8 @@
-"""SQL behind the memory-management routes: listing, the tree, counts and tenant-wide deletes.
+"""SQL behind browsing one tenant's memory: listing, one item's relations, the tree, counts.
 
-Plain sync functions of a ``sqlite3.Connection`` (run them through
-``db.read`` / ``db.write``). Every statement filters on ``user_id``; FTS
-expressions come from ``build_fts_query`` and carry the owner token.
+Plain sync functions of a ``sqlite3.Connection`` (run them through ``db.read``). Every
+statement filters on ``user_id``; FTS expressions come from ``build_fts_query`` and carry the
+owner token.
 """
 
 from __future__ import annotations
@@ -12,49 +12,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lycheemem.domain.models import (
-    CompositeRecord,
-    MemoryRecord,
-    SourceRef,
-)
-from lycheemem.domain.ports import (
-    GraphLink,
-    GraphNodeRow,
-    GraphRows,
-    ItemRelations,
-    TenantDeletion,
-)
-from lycheemem.storage.sqlite.records import (
-    chunks,
-    delete_items,
-    fetch_composites,
-    fetch_records,
-    placeholders,
-)
-from lycheemem.storage.sqlite.rows import dump_json, load_json
+from lycheemem.domain.models import CompositeRecord, MemoryRecord
+from lycheemem.domain.ports import GraphLink, GraphNodeRow, GraphRows, ItemRelations
+from lycheemem.storage.sqlite.records import chunks, fetch_composites, fetch_records, placeholders
+from lycheemem.storage.sqlite.rows import load_json
 
 __all__ = [
     "ORDERS",
-    "GraphLink",
-    "GraphNodeRow",
-    "GraphRows",
     "ItemFilter",
-    "ItemRelations",
     "MemoryItem",
-    "TenantDeletion",
-    "clear_graph_rows",
-    "clear_skill_rows",
     "count_items",
-    "delete_skill_row",
-    "delete_tenant_rows",
-    "forget_session_items",
     "graph_rows",
-    "existing_ids",
-    "unindexed_rows",
     "item_relations",
     "list_items",
-    "rows_for_reindex",
-    "set_embedding_meta",
     "status_counts",
 ]
 
@@ -314,205 +284,3 @@ def status_counts(conn: sqlite3.Connection, user_id: str) -> dict[str, int]:
             conn, "SELECT COUNT(*) FROM memory_records WHERE user_id = ? AND expired = 1", user_id
         ),
     }
-
-
-# -- deletes -------------------------------------------------------------------
-
-
-def _delete_returning(conn: sqlite3.Connection, table: str, column: str, user_id: str) -> list[str]:
-    rows = conn.execute(
-        f"DELETE FROM {table} WHERE user_id = ? RETURNING {column}", (user_id,)
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def clear_graph_rows(conn: sqlite3.Connection, user_id: str) -> tuple[list[str], list[str], int]:
-    """Delete the caller's records, composites, tags, links and usage logs.
-
-    Returns ``(record_ids, composite_ids, usage_logs_deleted)``.
-    """
-    record_ids = _delete_returning(conn, "memory_records", "record_id", user_id)
-    composite_ids = _delete_returning(conn, "composite_records", "composite_id", user_id)
-    for table in ("composite_members", "memory_tags", "item_sessions"):
-        conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user_id,))
-    logs = conn.execute("DELETE FROM usage_logs WHERE user_id = ?", (user_id,)).rowcount
-    return record_ids, composite_ids, int(logs)
-
-
-def clear_skill_rows(conn: sqlite3.Connection, user_id: str) -> list[str]:
-    """Delete every skill of the caller; returns their ids."""
-    return _delete_returning(conn, "skills", "skill_id", user_id)
-
-
-def delete_skill_row(conn: sqlite3.Connection, user_id: str, skill_id: str) -> bool:
-    """Delete one of the caller's skills; False when the caller has no such skill."""
-    cursor = conn.execute(
-        "DELETE FROM skills WHERE user_id = ? AND skill_id = ?", (user_id, skill_id)
-    )
-    return cursor.rowcount > 0
-
-
-def _delete_tenant_jobs(conn: sqlite3.Connection, user_id: str) -> int:
-    """Delete the caller's jobs; running ones are only flagged for cancellation."""
-    deleted = conn.execute(
-        "DELETE FROM jobs WHERE user_id = ? AND status != 'running'", (user_id,)
-    ).rowcount
-    flagged = conn.execute(
-        "UPDATE jobs SET cancel_requested = 1 WHERE user_id = ? AND status = 'running'",
-        (user_id,),
-    ).rowcount
-    return int(deleted + flagged)
-
-
-def delete_tenant_rows(conn: sqlite3.Connection, user_id: str) -> TenantDeletion:
-    """Delete everything of the caller's semantic memory, skills, sessions and jobs."""
-    record_ids, composite_ids, logs = clear_graph_rows(conn, user_id)
-    skill_ids = clear_skill_rows(conn, user_id)
-    turns = _scalar(conn, "SELECT COUNT(*) FROM turns WHERE user_id = ?", user_id)
-    conn.execute("DELETE FROM summaries WHERE user_id = ?", (user_id,))
-    conn.execute("DELETE FROM turns WHERE user_id = ?", (user_id,))
-    session_ids = _delete_returning(conn, "sessions", "session_id", user_id)
-    jobs = _delete_tenant_jobs(conn, user_id)
-    return TenantDeletion(
-        record_ids=record_ids,
-        composite_ids=composite_ids,
-        skill_ids=skill_ids,
-        session_ids=session_ids,
-        turns=turns,
-        usage_logs=logs,
-        jobs=jobs,
-    )
-
-
-# -- forgetting a session ------------------------------------------------------
-
-
-def _session_item_ids(conn: sqlite3.Connection, user_id: str, session_id: str) -> list[str]:
-    rows = conn.execute(
-        "SELECT item_id FROM item_sessions WHERE user_id = ? AND session_id = ?"
-        " UNION SELECT record_id FROM memory_records WHERE user_id = ? AND source_session_id = ?",
-        (user_id, session_id, user_id, session_id),
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def _without_session(sources: Sequence[SourceRef], session_id: str) -> list[SourceRef]:
-    return [source for source in sources if source.session_id != session_id]
-
-
-def _strip_record(conn: sqlite3.Connection, record: MemoryRecord, session_id: str) -> None:
-    """Remove ``session_id`` from a record that keeps other sources."""
-    remaining = _without_session(record.sources, session_id)
-    first = record.source_session_id
-    turn_ids, turn_refs = record.source_turn_ids, record.source_turn_refs
-    if first == session_id:
-        heir = remaining[0]
-        first, turn_ids, turn_refs = heir.session_id, heir.turn_ids, heir.turn_refs
-    conn.execute(
-        "UPDATE memory_records SET sources = ?, source_session_id = ?, source_turn_ids = ?,"
-        " source_turn_refs = ? WHERE user_id = ? AND record_id = ?",
-        (
-            dump_json([s.as_dict() for s in remaining]),
-            first,
-            dump_json(turn_ids),
-            dump_json(turn_refs),
-            record.user_id,
-            record.record_id,
-        ),
-    )
-
-
-def _keeps_other_source(record: MemoryRecord, session_id: str) -> bool:
-    if _without_session(record.sources, session_id):
-        return True
-    return record.source_session_id not in (None, session_id)
-
-
-def forget_session_items(
-    conn: sqlite3.Connection, user_id: str, session_id: str
-) -> tuple[list[str], list[str]]:
-    """Forget what a session taught: returns the deleted ``(record_ids, composite_ids)``.
-
-    Records sourced only from the session are deleted with every composite that
-    covers them (ancestors included); records and surviving composites with other
-    sources lose the session from ``sources`` and from ``item_sessions``.
-    """
-    ids = _session_item_ids(conn, user_id, session_id)
-    records = fetch_records(conn, user_id, ids)
-    doomed = [rid for rid, r in records.items() if not _keeps_other_source(r, session_id)]
-    for rid, record in records.items():
-        if rid not in doomed:
-            _strip_record(conn, record, session_id)
-    deleted_records, deleted_composites = delete_items(conn, user_id, doomed, [])
-    gone = set(deleted_composites)
-    for composite in fetch_composites(conn, user_id, ids).values():
-        if composite.composite_id not in gone:
-            remaining = _without_session(composite.sources, session_id)
-            conn.execute(
-                "UPDATE composite_records SET sources = ? WHERE user_id = ? AND composite_id = ?",
-                (dump_json([s.as_dict() for s in remaining]), user_id, composite.composite_id),
-            )
-    conn.execute(
-        "DELETE FROM item_sessions WHERE user_id = ? AND session_id = ?", (user_id, session_id)
-    )
-    return deleted_records, deleted_composites
-
-
-# -- reindex (every tenant) ----------------------------------------------------
-
-_REINDEX_TABLES = ("memory_records", "composite_records", "skills")
-_ID_COLUMNS = {
-    "memory_records": "record_id",
-    "composite_records": "composite_id",
-    "skills": "skill_id",
-}
-
-
-def rows_for_reindex(
-    conn: sqlite3.Connection, table: str, after: int, limit: int
-) -> list[sqlite3.Row]:
-    """Rows of a vector-backed table of **every** tenant with rowid > ``after``, in rowid order.
-
-    Only the offline ``reindex`` command may use this: it is not tenant-scoped.
-    """
-    if table not in _REINDEX_TABLES:
-        raise ValueError(f"not a vector-backed table: {table!r}")
-    return conn.execute(
-        f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
-    ).fetchall()
-
-
-def unindexed_rows(
-    conn: sqlite3.Connection, table: str, after: int, limit: int
-) -> list[sqlite3.Row]:
-    """Rows of **every** tenant whose vector was never confirmed written (``indexed`` = 0),
-    rowid > ``after`` in rowid order. Only the storage reconciler may use this."""
-    if table not in _REINDEX_TABLES:
-        raise ValueError(f"not a vector-backed table: {table!r}")
-    return conn.execute(
-        f"SELECT * FROM {table} WHERE indexed = 0 AND id > ? ORDER BY id LIMIT ?", (after, limit)
-    ).fetchall()
-
-
-def existing_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` (of any tenant) still have a row in the vector-backed ``table``."""
-    if table not in _REINDEX_TABLES:
-        raise ValueError(f"not a vector-backed table: {table!r}")
-    column = _ID_COLUMNS[table]
-    found: set[str] = set()
-    for part in chunks(list(ids)):
-        rows = conn.execute(
-            f"SELECT {column} FROM {table} WHERE {column} IN ({placeholders(len(part))})", part
-        )
-        found.update(row[0] for row in rows)
-    return found
-
-
-def set_embedding_meta(conn: sqlite3.Connection, model: str, dim: int, now: str) -> None:
-    """Record which embedder built the vectors (the startup model guard reads it)."""
-    conn.executemany(
-        "INSERT INTO meta (key, value) VALUES (?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [("embedding_model", model), ("embedding_dim", str(dim))],
-    )
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('created_at', ?)", (now,))
