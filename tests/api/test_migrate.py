@@ -8,6 +8,9 @@ are then opened to find the same accounts, records, sessions and vectors.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +19,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from memory_support import remember, user_id_of
-from test_cli_errors import assert_one_line_error, run_cli
+from test_cli_errors import ROOT, assert_one_line_error
 
 from lycheemem.app import create_app
 from lycheemem.auth.passwords import verify_password
@@ -33,6 +36,23 @@ from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.transfer import SqliteTransferStore
 
+
+def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python main.py ARGS`` with only ``env`` as LycheeMem settings; a migration loads the
+    embedder and PostgreSQL, so it gets more time than the start-up checks of test_cli_errors."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LYCHEEMEM_")}
+    clean |= {"PYTHONPATH": str(ROOT / "src")} | env
+    return subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), *args],
+        cwd=tmp_path,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
 ALICE_FACTS = [
     "I always book an aisle seat on long flights.",
     "My sister Mara lives in Lisbon and works as a marine biologist.",
@@ -40,6 +60,8 @@ ALICE_FACTS = [
 LONG_TEXT = "\n\n".join(
     f"Paragraph {n}: the harbour council reviewed the bridge plans again." for n in range(60)
 )
+# each migration is a subprocess that loads the embedder: generous on a loaded 2-core machine
+pytestmark = pytest.mark.timeout(420)
 ANON_FACTS = ["The staging database is backed up every night at 02:00."]
 
 
