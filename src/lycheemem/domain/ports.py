@@ -661,8 +661,9 @@ class TenantDeletion:
 class CatalogStore(Protocol):
     """Browsing the caller's memory and deleting it in bulk (the management routes).
 
-    Same contract as every store: scoped to ``user_id``, missing ids absent. Deletes remove
-    rows only; the caller drops the returned ids' vectors from the ``VectorIndex``.
+    Same contract as every store: scoped to ``user_id``, missing ids absent. The caller drops
+    the returned ids' vectors from the ``VectorIndex`` (a backend whose vectors share its
+    database, like PostgreSQL, already removed them in the same transaction).
     """
 
     async def list_items(
