@@ -229,6 +229,11 @@ class TenantMatrices:
             log.warning("could not save the vector index of %s.%s: %s", key[1], key[2], error)
             self.snapshots.discard(key)
 
+    def persisting(self) -> bool:
+        """Whether ``persist`` has anything to do (a cached IVF or a saved index)."""
+        cached = any(isinstance(matrix, IvfMatrix) for _, matrix in self._cache.items())
+        return cached or any(True for _ in self.snapshots.metas())
+
     def persist(self, latest_versions: dict[str, int]) -> None:
         """Save cached IVFs that have no snapshot and mark every snapshot current, for each
         table whose ``latest_versions`` entry (read from disk) is the version this process

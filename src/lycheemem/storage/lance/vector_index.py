@@ -190,6 +190,13 @@ class LanceVectorIndex:
             self._matrices.clear()
             self._db = None
 
+    def _persist_sync(self) -> None:
+        if not self._matrices.persisting():
+            return
+        # What each table's latest version on disk is (another process may have written it).
+        latest = {table: int(self._db.open_table(table).version) for table in self._tables}
+        self._matrices.persist(latest)
+
     # -- helpers -----------------------------------------------------------
 
     def _handle(self, table: str) -> Any:
@@ -440,11 +447,6 @@ class LanceVectorIndex:
             matrix = column_matrix(scan.column(column), self.dim)
             found.update(zip(scan.column(id_column).to_pylist(), matrix, strict=True))
         return found
-
-    def _persist_sync(self) -> None:
-        # What each table's latest version on disk is (another process may have written it).
-        latest = {table: int(self._db.open_table(table).version) for table in self._tables}
-        self._matrices.persist(latest)
 
     # -- ann index ---------------------------------------------------------
 
