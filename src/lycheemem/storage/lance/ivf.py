@@ -10,6 +10,7 @@ import math
 import os
 import tempfile
 from collections.abc import Sequence
+from itertools import compress
 from pathlib import Path
 
 import numpy as np
@@ -110,8 +111,10 @@ class IvfMatrix(TenantMatrix):
         built._expired = _padded(state["expired"], used, capacity, False)
         built._assign = _padded(state["assign"], used, capacity, -1)
         built._ids = list(ids)
-        live = built._live[:used].tolist()
-        built._rows = {item_id: row for row, item_id in enumerate(built._ids) if live[row]}
+        # Built in C (compress/zip): a comprehension costs seconds at a million rows.
+        live = built._live[:used]
+        present = np.flatnonzero(live).tolist()
+        built._rows = dict(zip(compress(built._ids, live.tolist()), present, strict=True))
         built._centroids = np.ascontiguousarray(centroids, dtype=np.float32)
         built._offsets = np.asarray(offsets, dtype=np.int64)
         built._sorted, built._dead, built._trained_on = (int(value) for value in counters)
