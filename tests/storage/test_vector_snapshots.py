@@ -116,6 +116,24 @@ async def test_a_restart_reuses_the_saved_index_with_equal_results(
     assert snapshot_files(tmp_path) == saved  # not rewritten by the second run
 
 
+async def test_open_loads_the_saved_indexes_before_the_first_search(
+    tmp_path: Path, builds: list[int]
+) -> None:
+    queries, before = await seeded(tmp_path)
+
+    index = await opened(tmp_path)
+    info = await index.cache_info()  # queued behind the loading started by open
+    after = await search_both(index, "big", queries)
+    await index.close()
+
+    assert {(entry["user_id"], entry["column"], entry["kind"]) for entry in info} == {
+        ("big", "vector", "ivf"),
+        ("big", "normalized_vector", "ivf"),
+    }
+    assert after == before
+    assert builds == [BIG, BIG]
+
+
 async def test_another_tenants_writes_keep_the_saved_index(
     tmp_path: Path, builds: list[int]
 ) -> None:

@@ -73,6 +73,7 @@ class TenantMatrices:
         self._cache = VectorCache(cache_mb * 1024 * 1024)
         self._tables: dict[str, Any] = {}
         self._opened_at: dict[str, int] = {}  # table -> its version when opened
+        self._stop_warming = False
 
     def opened(self, tables: dict[str, Any]) -> None:
         """Start serving over these open table handles; delete snapshots made at another
@@ -86,6 +87,31 @@ class TenantMatrices:
     def _current(self, meta: Snapshot) -> bool:
         table = meta.get("table")
         return table in self._opened_at and meta.get("table_version") == self._opened_at[table]
+
+    def warm(self) -> int:
+        """Load saved indexes into the cache while they fit the budget, without evicting or
+        building anything (``auto`` only); returns how many were loaded. ``stop_warming``
+        ends it between two indexes."""
+        loaded = 0
+        for _, meta in self.snapshots.metas() if self.strategy == "auto" else ():
+            if self._stop_warming:
+                break
+            if meta is None or meta.get("table") not in self._tables:
+                continue
+            key = (str(meta["user_id"]), str(meta["table"]), str(meta["column"]))
+            rows = self._tables[key[1]].count_rows(f"user_id = {sql_literal(key[0])}")
+            room = self._cache.total_bytes + rows * _IVF_ROW_BYTES
+            if key in self._cache or rows < self.ann_min_rows or not self._cache.fits(room):
+                continue
+            matrix = self._reuse(key, rows)
+            if matrix is not None:
+                self._cache.put(key, matrix)
+                loaded += 1
+        return loaded
+
+    def stop_warming(self) -> None:
+        """Make a running ``warm`` return after the index it is loading."""
+        self._stop_warming = True
 
     def describe(self) -> list[dict[str, object]]:
         """The cached matrices, least recently used first: key, kind, rows and RAM bytes."""

@@ -122,9 +122,20 @@ class LanceVectorIndex:
     # -- lifecycle ---------------------------------------------------------
 
     async def open(self) -> None:
-        """Connect, create missing tables and scalar indexes, check existing tables' dimension."""
+        """Connect, create missing tables and scalar indexes, check existing tables' dimension;
+        then start loading the saved IVF indexes (later calls queue behind each load)."""
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="lancedb")
         await self._run(self._open_sync)
+        self._executor.submit(self._warm_sync)
+
+    def _warm_sync(self) -> None:
+        try:
+            loaded = self._matrices.warm()
+        except Exception:  # a background task has no caller to raise to; searches load lazily
+            log.exception("loading the saved vector indexes failed")
+            return
+        if loaded:
+            log.info("loaded %d saved vector indexes", loaded)
 
     def _open_sync(self) -> None:
         import lancedb
@@ -179,6 +190,7 @@ class LanceVectorIndex:
     async def close(self) -> None:
         """Save the cached IVF indexes, release the thread and drop the cache; safe to call
         twice."""
+        self._matrices.stop_warming()
         try:
             if self._executor is not None and self._tables:
                 await self._run(self._persist_sync)
