@@ -80,6 +80,7 @@ class TenantMatrices:
         version of their table."""
         self._tables = tables
         self._opened_at = {table: int(handle.version) for table, handle in tables.items()}
+        self._stop_warming = False
         pruned = self.snapshots.prune(self._current)
         if pruned:
             log.info("deleted %d saved vector indexes that no longer match their table", pruned)
