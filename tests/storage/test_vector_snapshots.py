@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -219,6 +220,24 @@ async def test_a_damaged_saved_index_is_rebuilt_not_trusted(
     await index.close()
 
     assert len(builds) == 3  # the damaged column only
+    assert after == before
+
+
+@pytest.mark.parametrize("field", ["rows_file", "state_file", "rows_crc32", "used"])
+async def test_a_tampered_meta_is_rebuilt_not_trusted(
+    tmp_path: Path, builds: list[int], field: str
+) -> None:
+    queries, before = await seeded(tmp_path)
+    meta_path = next((tmp_path / "vector-index").glob("*/meta.json"))
+    meta = json.loads(meta_path.read_text())
+    meta[field] = "../../lance/escape" if field.endswith("file") else meta[field] + 1
+    meta_path.write_text(json.dumps(meta))
+
+    index = await opened(tmp_path)
+    after = await search_both(index, "big", queries)
+    await index.close()
+
+    assert len(builds) == 3
     assert after == before
 
 

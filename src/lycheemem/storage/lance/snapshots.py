@@ -22,6 +22,7 @@ import io
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import zipfile
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 
 FORMAT = 1
 _META = "meta.json"
+_ROWS_NAME = re.compile(r"rows-[0-9a-f]{16}\.f32")
+_STATE_NAME = re.compile(r"state-[0-9a-f]{16}\.npz")
 # Rows per write / checksum step: bounds the temporary copies of a big memory-mapped matrix.
 _CHUNK_ROWS = 65_536
 # What a damaged or foreign file may raise while it is read back.
@@ -93,9 +96,8 @@ class SnapshotStore:
                 shutil.rmtree(folder, ignore_errors=True)
                 deleted += 1
             else:
-                _remove_strays(
-                    folder, keep={_META, str(meta["rows_file"]), str(meta["state_file"])}
-                )
+                files = {_META, str(meta.get("rows_file")), str(meta.get("state_file"))}
+                _remove_strays(folder, keep=files)
         return deleted
 
     # -- writing -------------------------------------------------------------
@@ -168,6 +170,9 @@ class SnapshotStore:
             raise ValueError("format or dimension differs")
         if (meta.get("user_id"), meta.get("table"), meta.get("column")) != key:
             raise ValueError("it belongs to another key")
+        names = (str(meta.get("rows_file")), str(meta.get("state_file")))
+        if not (_ROWS_NAME.fullmatch(names[0]) and _STATE_NAME.fullmatch(names[1])):
+            raise ValueError("it names files outside its folder")
 
     def _read(self, folder: Path, meta: Snapshot) -> IvfMatrix:
         state_bytes = (folder / meta["state_file"]).read_bytes()
