@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from lycheemem.domain.ports import VectorRow
@@ -165,7 +166,10 @@ class TenantMatrices:
         ids = scan.column(id_column).to_pylist()
         expired = None
         if flagged:
-            expired = scan.column("expired").fill_null(False).to_numpy(zero_copy_only=False)
+            # Null counts as not expired; numpy, not Arrow compute (its thread pool once hung
+            # here in a test run on the loaded machine).
+            flags = scan.column("expired").to_numpy(zero_copy_only=False)
+            expired = np.equal(flags, True).astype(bool)
         matrix = column_matrix(scan.column(column), self.dim)
         del scan
         kind = "ivf" if indexed else "exact"
