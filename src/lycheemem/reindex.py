@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 from pathlib import Path
 
 from lycheemem.clock import Clock
@@ -67,6 +68,9 @@ async def reindex(
     try:
         await asyncio.to_thread(_drop_vector_tables, settings.lance_dir)
         vectors = LanceVectorIndex(settings.lance_dir, dim=embedder.dim, strategy="ann")
+        # Saved IVF indexes describe the dropped tables: a recreated table restarts its
+        # version numbers, so they could pass for current.
+        await asyncio.to_thread(shutil.rmtree, vectors.snapshot_dir, ignore_errors=True)
         await vectors.open()
         counts: dict[str, int] = {}
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from lycheemem.cli import main
 from lycheemem.config import Settings
 from lycheemem.errors import EmbeddingMismatch
 from lycheemem.reindex import reindex
+from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.testing import HashingEmbedder, make_test_settings
 
 
@@ -107,3 +109,25 @@ def test_cli_reindex_uses_the_configured_embedder(
     assert _meta(settings)["embedding_model"] == "wordllama"
     with TestClient(create_app(settings)) as client:
         assert "The user prefers window seats on flights." in _search_texts(client, "window seats")
+
+
+def test_reindex_deletes_the_saved_vector_indexes(built: dict[str, Any], tmp_path: Path) -> None:
+    settings: Settings = built["settings"]
+    # A recreated table restarts its version numbers: what a fresh one has after open.
+    fresh = LanceVectorIndex(tmp_path / "fresh" / "lance", dim=48)
+    asyncio.run(fresh.open())
+    version = fresh.table("memory_records").version
+    asyncio.run(fresh.close())
+    saved = settings.data_dir / "vector-index" / "0123"
+    saved.mkdir(parents=True)
+    meta = {
+        "table": "memory_records",
+        "table_version": version,
+        "rows_file": "r",
+        "state_file": "s",
+    }
+    (saved / "meta.json").write_text(json.dumps(meta))
+
+    asyncio.run(reindex(settings, embedder=HashingEmbedder(48), batch_size=8))
+
+    assert not saved.exists()

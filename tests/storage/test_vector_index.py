@@ -9,13 +9,9 @@ import numpy as np
 import pytest
 
 from lycheemem.errors import ConfigError, EmbeddingMismatch, StorageError
-from lycheemem.storage.lance.cache import (
-    COARSE_MIN_ROWS,
-    IvfMatrix,
-    TenantMatrix,
-    VectorCache,
-    unit_rows,
-)
+from lycheemem.storage.lance.cache import VectorCache
+from lycheemem.storage.lance.ivf import IvfMatrix
+from lycheemem.storage.lance.matrix import COARSE_MIN_ROWS, TenantMatrix, unit_rows
 from lycheemem.storage.lance.vector_index import LanceVectorIndex, VectorRow
 
 DIM = 16
