@@ -23,6 +23,7 @@ from lycheemem.clock import Clock
 from lycheemem.config import Settings
 from lycheemem.consolidation.consolidator import ConsolidationSettings, Consolidator
 from lycheemem.consolidation.worker import JobWorker
+from lycheemem.domain.bulk import bulk_work
 from lycheemem.domain.locks import SessionLocks
 from lycheemem.domain.ports import LLM, Embedder, TokenCounter
 from lycheemem.domain.turns import TurnFactory
@@ -282,6 +283,7 @@ class AppContext:
                 clock=self.clock,
                 embed_batch=settings.embedding_batch_size,
             ),
+            max_concurrent_imports=settings.max_concurrent_imports,
         )
         # Rows a crash left without vectors are searchable again before the first request.
         repaired = await repair_unindexed(
@@ -300,12 +302,14 @@ class AppContext:
         interval = self.settings.reconcile_interval_s
         while True:
             try:
-                await reconcile(
-                    self.db,
-                    self.vectors,
-                    self.embedder,
-                    batch_size=self.settings.embedding_batch_size,
-                )
+                # Re-embedding found rows is bulk work: searches' embeddings go first.
+                with bulk_work():
+                    await reconcile(
+                        self.db,
+                        self.vectors,
+                        self.embedder,
+                        batch_size=self.settings.embedding_batch_size,
+                    )
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("storage reconciliation failed")
             if not interval:
@@ -337,6 +341,9 @@ class AppContext:
         worker = getattr(self, "worker", None)
         if worker is not None:
             await worker.stop()
+        manage = getattr(self, "manage", None)
+        if manage is not None:
+            manage.close()
         service = getattr(self, "service", None)
         if service is not None:
             await service.working_memory.wait_idle()
