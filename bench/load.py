@@ -365,7 +365,7 @@ def ratio_summary(rows: list[dict[str, Any]]) -> str:
         if row["flood"] != "none (baseline)":
             ratios[row["flood"]].append(row["vs_baseline"])
     return "\n".join(
-        f"{name}: median {statistics.median(values)}x over {len(values)} rounds "
+        f"{name}: median {round(statistics.median(values), 2)}x over {len(values)} rounds "
         f"(min {min(values)}x, max {max(values)}x)"
         for name, values in ratios.items()
     )

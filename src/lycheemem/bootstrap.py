@@ -341,9 +341,6 @@ class AppContext:
         worker = getattr(self, "worker", None)
         if worker is not None:
             await worker.stop()
-        manage = getattr(self, "manage", None)
-        if manage is not None:
-            manage.close()
         service = getattr(self, "service", None)
         if service is not None:
             await service.working_memory.wait_idle()

@@ -8,7 +8,14 @@ import threading
 
 import pytest
 
-from lycheemem.domain.bulk import BULK_NICENESS, AdmissionGate, BulkLane, bulk_work, in_bulk_work
+from lycheemem.domain.bulk import (
+    BULK_NICENESS,
+    AdmissionGate,
+    BulkLane,
+    bulk_work,
+    in_bulk_work,
+    offload,
+)
 from lycheemem.errors import RateLimited
 
 pytestmark = pytest.mark.anyio
@@ -70,3 +77,14 @@ def test_the_gate_turns_the_one_over_the_limit_away_with_retry_after() -> None:
     with pytest.raises(ValueError), gate.admit():
         raise ValueError("boom")
     assert gate.held == 0
+
+
+async def test_offload_sends_bulk_work_to_the_low_priority_lane_only() -> None:
+    def where() -> tuple[str, int]:
+        return threading.current_thread().name, _niceness()
+
+    name, niceness = await offload(where)
+    assert not name.startswith("bulk") and niceness == _niceness()
+    with bulk_work():
+        name, niceness = await offload(where)
+    assert name.startswith("bulk") and niceness == min(19, _niceness() + BULK_NICENESS)

@@ -32,6 +32,7 @@ __all__ = [
     "bulk_work",
     "in_bulk_work",
     "lower_thread_priority",
+    "offload",
 ]
 
 T = TypeVar("T")
@@ -109,6 +110,20 @@ class BulkLane:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False)
+
+
+_SHARED_LANE = BulkLane(name="bulk")
+
+
+async def offload(fn: Callable[..., T], *args: object) -> T:
+    """Run blocking CPU work off the event loop.
+
+    Inside ``bulk_work()`` it goes to the process-wide bulk lane (one low-priority thread,
+    so all bulk jobs together use at most one core); otherwise to asyncio's thread pool.
+    """
+    if in_bulk_work():
+        return await _SHARED_LANE.run(fn, *args)
+    return await asyncio.to_thread(fn, *args)
 
 
 class AdmissionGate:

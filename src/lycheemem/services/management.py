@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from lycheemem.domain.bulk import AdmissionGate, BulkLane, bulk_work
+from lycheemem.domain.bulk import AdmissionGate, bulk_work, offload
 from lycheemem.domain.models import CompositeRecord, MemoryRecord, Skill
 from lycheemem.domain.ports import (
     CatalogStore,
@@ -103,8 +103,6 @@ class ManagementService:
         self.semantic = semantic
         self._import_locks: dict[str, asyncio.Lock] = {}
         self._import_gate = AdmissionGate(max_concurrent_imports, what="imports")
-        # Decoding an import is CPU work: a low-priority thread, one import at a time.
-        self._bulk = BulkLane(name="import")
         self.vectors = vectors
         self.jobs = jobs
         self.working_memory = working_memory
@@ -284,11 +282,7 @@ class ManagementService:
         async with self._import_locks.setdefault(user_id, asyncio.Lock()):
             with bulk_work():
                 # Decoding up to 50 MiB of JSON is CPU work: keep it off the event loop.
-                lines = await self._bulk.run(self.transfer.parse, body)
+                lines = await offload(self.transfer.parse, body)
                 if mode == "replace":
                     await self.delete_all(user_id=user_id)
                 return await self.transfer.import_lines(user_id=user_id, lines=lines)
-
-    def close(self) -> None:
-        """Stop the import lane's thread (idempotent)."""
-        self._bulk.close()

@@ -10,7 +10,6 @@ again with the current embedder. No embeddings and no ``user_id`` travel.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import json
 import re
@@ -25,6 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from lycheemem.clock import Clock, format_ts, parse_ts
+from lycheemem.domain.bulk import offload
 from lycheemem.domain.models import (
     COMPOSITE_TYPES,
     MAX_SOURCES,
@@ -578,7 +578,7 @@ class MemoryTransfer:
     async def _import_records(self, state: _State, lines: _Lines) -> None:
         # Validating thousands of lines is CPU work: off the event loop, or every other
         # request waits for it (measured: loop stalls of 1-2 s per 2,000-record import).
-        records = await asyncio.to_thread(self._records_from_lines, state, lines)
+        records = await offload(self._records_from_lines, state, lines)
         state.records = []
         # Small transactions: another tenant's write waits behind one chunk, not a whole
         # import (measured: 2-6 s waits for logins and job claims behind one transaction).
