@@ -11,6 +11,10 @@ login budget per address is raised so every flooding login reaches argon2, as it
 an attacker spread over many addresses.
 
     python bench/load.py --clients 32 --duration 60 --phase-s 20 --plot bench/load.png
+
+Only the import flood, baseline first, three times, no mixed phase:
+
+    python bench/load.py --clients 0 --duration 0 --phase-s 15 --floods imports --rounds 3
 """
 
 from __future__ import annotations
@@ -160,7 +164,7 @@ async def run_mixed(base: str, clients: int, duration: float) -> dict[str, Any]:
         "clients": clients,
         "seconds": round(elapsed, 1),
         "requests": total,
-        "throughput_rps": round(total / elapsed, 1),
+        "throughput_rps": round(total / elapsed, 1) if elapsed > 0 else 0.0,
         "ops": {
             name: {
                 "count": len(v),
@@ -227,15 +231,26 @@ def import_body(lines: int) -> bytes:
     return "\n".join(rows).encode()
 
 
+# Importing tenants, reused by later rounds: the same data re-imported (merged), so the
+# stored volume stops growing after the first round and rounds stay comparable.
+_IMPORTERS: list[dict[str, str]] = []
+
+
 async def flood_imports(base: str, stop: asyncio.Event, counts: dict[str, int]) -> None:
     """Large imports into the noisy tenant's own namespace, back to back."""
     body = import_body(2000)
     async with httpx.AsyncClient(base_url=base, timeout=600) as http:
-        headers = await register(http, f"importer{random.randrange(10**9)}")
-        headers["Content-Type"] = "application/x-ndjson"
-        while not stop.is_set():
-            response = await http.post("/memory/import", content=body, headers=headers)
-            counts[str(response.status_code)] += 1
+        if _IMPORTERS:
+            headers = _IMPORTERS.pop()
+        else:
+            headers = await register(http, f"importer{random.randrange(10**9)}")
+            headers["Content-Type"] = "application/x-ndjson"
+        try:
+            while not stop.is_set():
+                response = await http.post("/memory/import", content=body, headers=headers)
+                counts[str(response.status_code)] += 1
+        finally:
+            _IMPORTERS.append(headers)
 
 
 Flood = Callable[[str, asyncio.Event, dict[str, int]], Awaitable[None]]
@@ -246,8 +261,20 @@ FLOODS: dict[str, tuple[Flood, int]] = {
 }
 
 
-async def run_noisy(base: str, seconds: float) -> list[dict[str, Any]]:
-    """Baseline and one phase per flood; rows with the quiet tenant's p50/p99."""
+async def run_noisy(
+    base: str, seconds: float, floods: list[str] | None = None, rounds: int = 1
+) -> list[dict[str, Any]]:
+    """Baseline and one phase per flood, ``rounds`` times; rows with the quiet tenant's p50/p99.
+
+    ``floods`` keeps only the floods whose name contains one of its words. With several
+    rounds each round measures its own baseline right before its floods, so the ratios
+    compare phases seconds apart on a machine whose load may drift.
+    """
+    chosen = {
+        name: flood
+        for name, flood in FLOODS.items()
+        if not floods or any(word in name for word in floods)
+    }
     async with httpx.AsyncClient(base_url=base, timeout=120) as http:
         quiet = await register(http, "quiet")
         for n, fact in enumerate(FACTS * 5):
@@ -257,17 +284,19 @@ async def run_noisy(base: str, seconds: float) -> list[dict[str, Any]]:
             "/memory/consolidate", json={"session_id": "q", "background": False}, headers=quiet
         )
         await quiet_searches(http, quiet, 3)  # warm-up
-        baseline = await quiet_searches(http, quiet, seconds)
-        rows = [_row("none (baseline)", baseline, baseline, {})]
-        for name, (flood, streams) in FLOODS.items():
-            stop = asyncio.Event()
-            counts: dict[str, int] = defaultdict(int)
-            tasks = [asyncio.create_task(flood(base, stop, counts)) for _ in range(streams)]
-            await asyncio.sleep(1)  # let the flood build up
-            under = await quiet_searches(http, quiet, seconds)
-            stop.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            rows.append(_row(name, under, baseline, dict(counts)))
+        rows: list[dict[str, Any]] = []
+        for _ in range(rounds):
+            baseline = await quiet_searches(http, quiet, seconds)
+            rows.append(_row("none (baseline)", baseline, baseline, {}))
+            for name, (flood, streams) in chosen.items():
+                stop = asyncio.Event()
+                counts: dict[str, int] = defaultdict(int)
+                tasks = [asyncio.create_task(flood(base, stop, counts)) for _ in range(streams)]
+                await asyncio.sleep(1)  # let the flood build up
+                under = await quiet_searches(http, quiet, seconds)
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                rows.append(_row(name, under, baseline, dict(counts)))
     return rows
 
 
@@ -329,6 +358,19 @@ def markdown(mixed: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def ratio_summary(rows: list[dict[str, Any]]) -> str:
+    """Per flood over the rounds: the median p50 / baseline ratio and its range."""
+    ratios: dict[str, list[float]] = defaultdict(list)
+    for row in rows:
+        if row["flood"] != "none (baseline)":
+            ratios[row["flood"]].append(row["vs_baseline"])
+    return "\n".join(
+        f"{name}: median {round(statistics.median(values), 2)}x over {len(values)} rounds "
+        f"(min {min(values)}x, max {max(values)}x)"
+        for name, values in ratios.items()
+    )
+
+
 def main() -> None:
     """Run both phases against one fresh server and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -337,18 +379,25 @@ def main() -> None:
     parser.add_argument("--phase-s", type=float, default=20)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--floods", nargs="*", default=None, help="only floods whose name contains a word"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="baseline + floods, repeated")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         log_path = Path(tmp) / "server.log"
         process, base = start_server(Path(tmp) / "data", log_path)
         try:
             mixed = asyncio.run(run_mixed(base, args.clients, args.duration))
-            rows = asyncio.run(run_noisy(base, args.phase_s))
+            rows = asyncio.run(run_noisy(base, args.phase_s, args.floods, args.rounds))
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
         mixed["database_locked"] += log_path.read_text(errors="replace").count(LOCKED)
     print(markdown(mixed, rows))
+    if args.rounds > 1:
+        print()
+        print(ratio_summary(rows))
     if args.json:
         args.json.write_text(json.dumps({"mixed": mixed, "noisy": rows}, indent=2))
     if args.plot:

@@ -24,6 +24,7 @@ from lycheemem.config import Settings
 from lycheemem.consolidation.consolidator import ConsolidationSettings, Consolidator
 from lycheemem.consolidation.reconcile import reconcile, repair_unindexed
 from lycheemem.consolidation.worker import JobWorker
+from lycheemem.domain.bulk import bulk_work
 from lycheemem.domain.locks import SessionLocks
 from lycheemem.domain.ports import LLM, Embedder, IndexMaintenance, TokenCounter
 from lycheemem.domain.turns import TurnFactory
@@ -285,6 +286,7 @@ class AppContext:
                 clock=self.clock,
                 embed_batch=settings.embedding_batch_size,
             ),
+            max_concurrent_imports=settings.max_concurrent_imports,
         )
         # Rows a crash left without vectors are searchable again before the first request.
         self.index_rows = SqliteIndexMaintenance(self.db)
@@ -304,12 +306,14 @@ class AppContext:
         interval = self.settings.reconcile_interval_s
         while True:
             try:
-                await reconcile(
-                    self.index_rows,
-                    self.vectors,
-                    self.embedder,
-                    batch_size=self.settings.embedding_batch_size,
-                )
+                # Re-embedding found rows is bulk work: searches' embeddings go first.
+                with bulk_work():
+                    await reconcile(
+                        self.index_rows,
+                        self.vectors,
+                        self.embedder,
+                        batch_size=self.settings.embedding_batch_size,
+                    )
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("storage reconciliation failed")
             if not interval:

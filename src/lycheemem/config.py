@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     demo_dir: str = ""
     max_body_bytes: int = Field(2_097_152, ge=1024)
     max_import_bytes: int = Field(52_428_800, ge=1024)
+    # Imports admitted at once server-wide (each may hold a body of max_import_bytes);
+    # one more gets 429 with Retry-After before its body is read.
+    max_concurrent_imports: int = Field(4, ge=1, le=64)
     shutdown_grace_s: float = Field(10, ge=0)
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     # 0 = one reader thread per CPU core, at least 2 and at most 4: more threads than cores

@@ -11,7 +11,11 @@ import asyncio
 import hashlib
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Sequence
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +41,7 @@ __all__ = [
     "purpose_script",
     "echo_extraction",
     "heuristic_extraction",
+    "serve_in_thread",
 ]
 
 TEST_JWT_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
@@ -200,6 +205,37 @@ def make_test_settings(tmp_path: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return load_settings(env_file=None, **values)
+
+
+@contextmanager
+def serve_in_thread(app: Any, **uvicorn_options: Any) -> Iterator[str]:
+    """Serve the ASGI ``app`` with a real uvicorn on 127.0.0.1 (a free port), yield its URL.
+
+    The server runs in a daemon thread with its lifespan; it has started (startup done,
+    socket listening) when the block begins and has stopped when the block exits.
+    ``uvicorn_options`` go to ``uvicorn.Config`` (``log_level`` defaults to warning).
+    """
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    options: dict[str, Any] = {"log_level": "warning", **uvicorn_options}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **options))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=60)
+        sock.close()
 
 
 PurposeReply = Reply | Callable[[Sequence[ChatMessage]], Reply] | list[Reply]

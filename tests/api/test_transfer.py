@@ -415,3 +415,46 @@ def test_import_body_is_documented_in_openapi(client: TestClient) -> None:
     assert '"format":"lycheemem.export"' in body["content"]["application/x-ndjson"]["example"]
     assert '"type": "header"' in body["description"] and "GET /memory/export" in body["description"]
     assert {p["name"] for p in operation["parameters"]} == {"mode"}
+
+
+def test_an_import_over_the_server_wide_limit_gets_429_before_its_body_is_read(
+    tmp_path: Any,
+) -> None:
+    from lycheemem.app import create_app
+    from lycheemem.testing import make_test_settings
+
+    settings = make_test_settings(tmp_path, max_concurrent_imports=1)
+    line = {"type": "record", "memory_type": "fact", "semantic_text": "Ines lives in Porto."}
+    with TestClient(create_app(settings)) as client:
+        manage = client.app.state.ctx.manage  # type: ignore[attr-defined]
+        with manage.import_admission():  # another import is running
+            refused = _import(client, [HEADER, line])
+        assert refused.status_code == 429, refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert refused.json()["code"] == "rate_limited"
+        assert "imports are already running" in refused.json()["detail"]
+        assert _import(client, [HEADER, line]).status_code == 200  # the slot came back
+
+
+def test_a_large_import_is_written_in_several_transactions_and_lands_whole(
+    client: TestClient,
+) -> None:
+    from lycheemem.services.transfer.import_ import IMPORT_WRITE_CHUNK
+
+    count = 2 * IMPORT_WRITE_CHUNK + 7
+    lines = [
+        {"type": "record", "memory_type": "fact", "semantic_text": f"Server rack {n} is in hall B."}
+        for n in range(count - 1)
+    ]
+    unique = "The backup generator is tested every Monday."
+    lines.append({"type": "record", "memory_type": "fact", "semantic_text": unique})
+    db = client.app.state.ctx.db  # type: ignore[attr-defined]
+    before = db.generation
+    report = _import(client, [HEADER, *lines]).json()
+    assert report["imported"]["records"] == count and report["errors"] == []
+    # One committed write per chunk of records (plus the vectors' indexed mark).
+    assert db.generation - before >= 3
+    exported = [line for line in _export(client) if line["type"] == "record"]
+    assert len(exported) == count
+    found = client.post("/memory/search", json={"query": "backup generator", "top_k": 3}).json()
+    assert unique in json.dumps(found)  # the last chunk has its vectors too

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from longdoc_support import planted_document
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,6 +16,7 @@ from starlette.routing import Route
 
 from lycheemem.errors import LLMError
 from lycheemem.longdoc.backends.vllm import VLLMModel, yes_probability_from_top
+from lycheemem.testing import serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -94,17 +92,8 @@ def fake_server() -> Iterator[tuple[FakeVLLM, str]]:
             Route("/v1/completions", fake.handle, methods=["POST"]),
         ]
     )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        threading.Event().wait(0.01)
-    yield fake, f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(5)
+    with serve_in_thread(app, lifespan="off") as base:
+        yield fake, f"{base}/v1"
 
 
 def test_yes_probability_renormalises_over_yes_and_no() -> None:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -15,12 +12,11 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from lycheemem.app import create_app
-from lycheemem.testing import make_test_settings
+from lycheemem.testing import make_test_settings, serve_in_thread
 
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
@@ -76,27 +72,9 @@ def _clean_settings(tmp: Path, **overrides: Any) -> Any:
 @contextmanager
 def run_server(tmp: Path, **overrides: Any) -> Iterator[LiveServer]:
     """Serve ``create_app`` with uvicorn in a daemon thread until the block exits."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = create_app(_clean_settings(tmp, **overrides))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield LiveServer(base=f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
+    with serve_in_thread(app, lifespan="on") as base:
+        yield LiveServer(base=base)
 
 
 @asynccontextmanager

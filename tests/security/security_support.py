@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from lycheemem.app import create_app
-from lycheemem.testing import HashingEmbedder, make_test_settings
+from lycheemem.testing import HashingEmbedder, make_test_settings, serve_in_thread
 
 HEADER = {"type": "header", "format": "lycheemem.export", "version": 1}
 
@@ -47,25 +43,6 @@ def live_server(tmp: Path, **overrides: Any) -> Iterator[Live]:
             if name.startswith("LYCHEEMEM_"):
                 patch.delenv(name, raising=False)
         settings = make_test_settings(tmp, **overrides)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     app = create_app(settings, embedder=HashingEmbedder(64))
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield Live(base=f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
-        sock.close()
+    with serve_in_thread(app, proxy_headers=False) as base:
+        yield Live(base=base)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from lycheemem.domain.bulk import AdmissionGate, bulk_work, offload
 from lycheemem.domain.models import CompositeRecord, MemoryRecord, Skill
 from lycheemem.domain.ports import (
     CatalogStore,
@@ -95,10 +97,12 @@ class ManagementService:
         jobs: JobStore,
         working_memory: WorkingMemoryManager,
         transfer: MemoryTransfer,
+        max_concurrent_imports: int = 4,
     ) -> None:
         self.catalog = catalog
         self.semantic = semantic
         self._import_locks: dict[str, asyncio.Lock] = {}
+        self._import_gate = AdmissionGate(max_concurrent_imports, what="imports")
         self.vectors = vectors
         self.jobs = jobs
         self.working_memory = working_memory
@@ -258,16 +262,27 @@ class ManagementService:
             include_usage_logs=include_usage_logs,
         )
 
+    def import_admission(self) -> AbstractContextManager[None]:
+        """A slot for one import, held while its body is read and imported.
+
+        Raises ``RateLimited`` (429) when ``max_concurrent_imports`` imports are already
+        admitted server-wide; enter it before reading the body, so refused bodies are
+        never held in memory.
+        """
+        return self._import_gate.admit()
+
     async def import_jsonl(self, *, user_id: str, body: bytes, mode: str = "merge") -> ImportReport:
         """Import an export into the caller's namespace (``replace`` deletes everything first).
 
-        The header is checked before anything is deleted or written.
+        The header is checked before anything is deleted or written. The import is bulk
+        work (``domain.bulk``): its decoding and embedding run on low-priority threads.
         """
         # One import per tenant at a time: a tenant sending several large imports at once
         # queues behind itself instead of multiplying its share of the CPU.
         async with self._import_locks.setdefault(user_id, asyncio.Lock()):
-            # Decoding up to 50 MiB of JSON is CPU work: keep it off the event loop.
-            lines = await asyncio.to_thread(self.transfer.parse, body)
-            if mode == "replace":
-                await self.delete_all(user_id=user_id)
-            return await self.transfer.import_lines(user_id=user_id, lines=lines)
+            with bulk_work():
+                # Decoding up to 50 MiB of JSON is CPU work: keep it off the event loop.
+                lines = await offload(self.transfer.parse, body)
+                if mode == "replace":
+                    await self.delete_all(user_id=user_id)
+                return await self.transfer.import_lines(user_id=user_id, lines=lines)

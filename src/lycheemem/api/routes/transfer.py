@@ -77,10 +77,13 @@ async def import_memory(
     """Import a JSONL export into the caller's namespace (ids recomputed for the caller).
 
     ``mode=merge`` (default) keeps what is there; ``replace`` deletes the namespace first.
-    Answers ``{"imported": {type: count}, "skipped": n, "errors": [{"line", "error"}]}``.
+    Answers ``{"imported": {type: count}, "skipped": n, "errors": [{"line", "error"}]}``;
+    429 with ``Retry-After`` while ``LYCHEEMEM_MAX_CONCURRENT_IMPORTS`` imports run.
     """
-    body = await request.body()
-    report = await ctx.manage.import_jsonl(user_id=caller.user_id, body=body, mode=mode)
+    # Admitted before the body is read: a refused import never holds its body in memory.
+    with ctx.manage.import_admission():
+        body = await request.body()
+        report = await ctx.manage.import_jsonl(user_id=caller.user_id, body=body, mode=mode)
     return report.as_dict()
 
 

