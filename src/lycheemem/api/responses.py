@@ -474,29 +474,31 @@ class ConsolidationPublic(_Public):
 
     ``status`` is ``started``/``done``/``skipped``/``failed`` for ``POST /memory/consolidate``
     and ``pending``/``running``/``done``/``skipped``/``failed``/``none`` for
-    ``GET /pipeline/last-consolidation``, which adds the job's timestamps.
+    ``GET /pipeline/last-consolidation``, which adds the job's timestamps. A job that failed
+    before it reported anything carries only its ids, ``error``, ``attempts`` and
+    ``next_attempt_at``, so every other field is optional.
     """
 
     status: str
-    job_id: str | None
-    session_id: str
-    entities_added: int
-    facts_added: int
-    skills_added: int
-    records_added: int
-    records_merged: int
-    records_updated: int
-    records_expired: int
-    composites_created: int
-    composites_expired: int
-    turns_consolidated: int
-    watermark: int
-    has_novelty: bool | None
-    skipped_reason: str | None
-    steps: list[ConsolidationStepPublic]
-    llm_calls: int
-    skipped_turns: list[JsonDict]
-    error: str | None
+    job_id: str | None = None
+    session_id: str = ""
+    entities_added: int = 0
+    facts_added: int = 0
+    skills_added: int = 0
+    records_added: int = 0
+    records_merged: int = 0
+    records_updated: int = 0
+    records_expired: int = 0
+    composites_created: int = 0
+    composites_expired: int = 0
+    turns_consolidated: int = 0
+    watermark: int = 0
+    has_novelty: bool | None = None
+    skipped_reason: str | None = None
+    steps: list[ConsolidationStepPublic] = Field(default_factory=list)
+    llm_calls: int = 0
+    skipped_turns: list[JsonDict] = Field(default_factory=list)
+    error: str | None = None
     attempts: int = Field(default=0, description="absent when no job was queued")
     next_attempt_at: str | None = Field(default=None, description="set while a retry waits")
     created_at: str | None = Field(default=None, description="last-consolidation only")

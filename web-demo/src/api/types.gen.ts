@@ -912,51 +912,92 @@ export interface components {
          *
          *     ``status`` is ``started``/``done``/``skipped``/``failed`` for ``POST /memory/consolidate``
          *     and ``pending``/``running``/``done``/``skipped``/``failed``/``none`` for
-         *     ``GET /pipeline/last-consolidation``, which adds the job's timestamps.
+         *     ``GET /pipeline/last-consolidation``, which adds the job's timestamps. A job that failed
+         *     before it reported anything carries only its ids, ``error``, ``attempts`` and
+         *     ``next_attempt_at``, so every other field is optional.
          */
         ConsolidationPublic: {
             /** Status */
             status: string;
             /** Job Id */
-            job_id: string | null;
-            /** Session Id */
+            job_id?: string | null;
+            /**
+             * Session Id
+             * @default
+             */
             session_id: string;
-            /** Entities Added */
+            /**
+             * Entities Added
+             * @default 0
+             */
             entities_added: number;
-            /** Facts Added */
+            /**
+             * Facts Added
+             * @default 0
+             */
             facts_added: number;
-            /** Skills Added */
+            /**
+             * Skills Added
+             * @default 0
+             */
             skills_added: number;
-            /** Records Added */
+            /**
+             * Records Added
+             * @default 0
+             */
             records_added: number;
-            /** Records Merged */
+            /**
+             * Records Merged
+             * @default 0
+             */
             records_merged: number;
-            /** Records Updated */
+            /**
+             * Records Updated
+             * @default 0
+             */
             records_updated: number;
-            /** Records Expired */
+            /**
+             * Records Expired
+             * @default 0
+             */
             records_expired: number;
-            /** Composites Created */
+            /**
+             * Composites Created
+             * @default 0
+             */
             composites_created: number;
-            /** Composites Expired */
+            /**
+             * Composites Expired
+             * @default 0
+             */
             composites_expired: number;
-            /** Turns Consolidated */
+            /**
+             * Turns Consolidated
+             * @default 0
+             */
             turns_consolidated: number;
-            /** Watermark */
+            /**
+             * Watermark
+             * @default 0
+             */
             watermark: number;
             /** Has Novelty */
-            has_novelty: boolean | null;
+            has_novelty?: boolean | null;
             /** Skipped Reason */
-            skipped_reason: string | null;
+            skipped_reason?: string | null;
             /** Steps */
-            steps: components["schemas"]["ConsolidationStepPublic"][];
-            /** Llm Calls */
+            steps?: components["schemas"]["ConsolidationStepPublic"][];
+            /**
+             * Llm Calls
+             * @default 0
+             */
             llm_calls: number;
             /** Skipped Turns */
-            skipped_turns: {
+            skipped_turns?: {
                 [key: string]: unknown;
             }[];
             /** Error */
-            error: string | null;
+            error?: string | null;
             /**
              * Attempts
              * @description absent when no job was queued
