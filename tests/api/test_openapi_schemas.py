@@ -6,9 +6,12 @@ Streams and downloads are documented by their own media type (``text/event-strea
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from lycheemem.app import openapi_document
+from lycheemem.cli import main
 
 METHODS = ("get", "post", "put", "patch", "delete")
 
@@ -59,3 +62,10 @@ def test_streams_and_downloads_name_their_media_type() -> None:
     ask = paths["/longdoc/ask"]["post"]["responses"]["200"]["content"]
     assert set(ask) == {"application/json", "text/event-stream"}
     assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+
+
+def test_openapi_command_writes_the_document_without_a_server(tmp_path: Path) -> None:
+    target = tmp_path / "openapi.json"
+    assert main(["openapi", "-o", str(target)]) == 0
+    written = json.loads(target.read_text(encoding="utf-8"))
+    assert written == json.loads(json.dumps(openapi_document()))
