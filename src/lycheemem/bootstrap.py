@@ -22,9 +22,10 @@ from lycheemem.chat.state import ChatMemory
 from lycheemem.clock import Clock
 from lycheemem.config import Settings
 from lycheemem.consolidation.consolidator import ConsolidationSettings, Consolidator
+from lycheemem.consolidation.reconcile import reconcile, repair_unindexed
 from lycheemem.consolidation.worker import JobWorker
 from lycheemem.domain.locks import SessionLocks
-from lycheemem.domain.ports import LLM, Embedder, TokenCounter
+from lycheemem.domain.ports import LLM, Embedder, IndexMaintenance, TokenCounter
 from lycheemem.domain.turns import TurnFactory
 from lycheemem.domain.working_memory.manager import WMConfig, WorkingMemoryManager
 from lycheemem.errors import ConfigError, EmbeddingMismatch
@@ -41,10 +42,10 @@ from lycheemem.services.sessions import MemoryService
 from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.permissions import secure_data_dir
-from lycheemem.storage.reconcile import reconcile, repair_unindexed
 from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
+from lycheemem.storage.sqlite.maintenance import SqliteIndexMaintenance
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
@@ -133,6 +134,7 @@ class AppContext:
     extras: dict[str, Any] = field(default_factory=dict)
     chat: Any = None
     manage: ManagementService = field(init=False)
+    index_rows: IndexMaintenance = field(init=False)
     longdoc_settings: Any = None
     longdoc: Any = None
     _reconciler: asyncio.Task[None] | None = None
@@ -284,8 +286,9 @@ class AppContext:
             ),
         )
         # Rows a crash left without vectors are searchable again before the first request.
+        self.index_rows = SqliteIndexMaintenance(self.db)
         repaired = await repair_unindexed(
-            self.db, self.vectors, self.embedder, batch_size=settings.embedding_batch_size
+            self.index_rows, self.vectors, self.embedder, batch_size=settings.embedding_batch_size
         )
         if repaired:
             log.warning("re-embedded %d rows left without vectors by a crash", repaired)
@@ -301,7 +304,7 @@ class AppContext:
         while True:
             try:
                 await reconcile(
-                    self.db,
+                    self.index_rows,
                     self.vectors,
                     self.embedder,
                     batch_size=self.settings.embedding_batch_size,
