@@ -44,7 +44,7 @@ from locomo import (  # noqa: E402
 from lycheemem.bootstrap import AppContext, build_context  # noqa: E402
 from lycheemem.clock import parse_ts  # noqa: E402
 from lycheemem.config import Settings  # noqa: E402
-from lycheemem.consolidation.consolidator import LLM_RELATED_MIN_SIMILARITY  # noqa: E402
+from lycheemem.consolidation.merging import LLM_RELATED_MIN_SIMILARITY  # noqa: E402
 from lycheemem.domain.ports import ChatMessage, LLMUsage  # noqa: E402
 from lycheemem.providers.tokens import build_token_counter  # noqa: E402
 from lycheemem.testing import (  # noqa: E402

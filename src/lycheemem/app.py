@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -34,7 +35,7 @@ from lycheemem.config import Settings, load_settings
 from lycheemem.domain.ports import LLM, Embedder
 from lycheemem.mcp.server import MCP_MAX_BODY_BYTES, MCP_PATH, mount_mcp
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "openapi_document"]
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +138,14 @@ def create_app(
     )
     app.add_middleware(TraceIdMiddleware, on_request=on_request)
     return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document of the app, built offline: no server, no data opened.
+
+    Uses default settings (``.env`` and ``LYCHEEMEM_*`` ignored) so the document is the same
+    on every machine; the web demo's ``types.gen.ts`` is generated from it.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(env_file=None, data_dir=Path(tmp) / "data", docs_enabled=True)
+        return create_app(settings).openapi()

@@ -1,4 +1,4 @@
-"""Command line: ``lycheemem [serve|reindex|migrate|vllm-serve|version]`` (also ``python main.py``).
+"""Command line: ``lycheemem [serve|reindex|migrate|vllm-serve|openapi|version]`` (also ``python main.py``).
 
 Configuration mistakes end the process with one line on stderr and exit code 2, never a
 traceback: invalid settings, an unusable data directory, a port already in use.
@@ -7,10 +7,12 @@ traceback: invalid settings, an unusable data directory, a port already in use.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lycheemem import __version__
 from lycheemem.errors import ConfigError
@@ -37,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://... URL")
     commands.add_parser("version", help="print the version")
+    openapi = commands.add_parser("openapi", help="write the OpenAPI document (no server needed)")
+    openapi.add_argument("-o", "--output", help="file to write (default: stdout)")
     _add_vllm_parser(commands)
     return parser
 
@@ -179,10 +183,23 @@ def _vllm_serve(args: argparse.Namespace, extra: list[str]) -> int:
     return run_vllm_server(options, extra, timeout_s=args.timeout, dry_run=args.dry_run)
 
 
+def _openapi(output: str | None) -> int:
+    from lycheemem.app import openapi_document
+
+    text = json.dumps(openapi_document(), indent=2, ensure_ascii=False) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.command == "version":
         print(__version__)
         return 0
+    if args.command == "openapi":
+        return _openapi(args.output)
     if args.command == "reindex":
         return _reindex()
     if args.command == "migrate":

@@ -88,7 +88,7 @@ async def test_running_job_resumes_after_a_crash(open_context) -> None:
 
 
 def test_llm_fusion_sees_only_close_neighbours_and_a_bounded_number() -> None:
-    from lycheemem.consolidation.consolidator import LLM_RELATED_MAX, _closest
+    from lycheemem.consolidation.merging import LLM_RELATED_MAX, closest
     from lycheemem.domain.models import MemoryRecord
 
     def record(n: int) -> MemoryRecord:
@@ -97,9 +97,9 @@ def test_llm_fusion_sees_only_close_neighbours_and_a_bounded_number() -> None:
     related = {f"r{n}": record(n) for n in range(40)}
     hits = [[(f"r{row * 5 + n}", 0.9 - n * 0.1) for n in range(5)] for row in range(8)]
     hits.append([("new1", 1.0), ("r39", 0.2)])
-    close = _closest(hits, related, ["new1"])
+    close = closest(hits, related, ["new1"])
     assert len(close) <= LLM_RELATED_MAX
     assert "r39" not in close and "new1" not in close
     # three per new record (never the 4th, r3), closest first: the 0.9s and 0.8s win
     assert "r3" not in close and {"r0", "r1"} <= set(close) and "r2" not in close
-    assert _closest([[("r1", 0.3)]], related, []) == {}
+    assert closest([[("r1", 0.3)]], related, []) == {}

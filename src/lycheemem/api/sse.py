@@ -15,10 +15,34 @@ from starlette.responses import StreamingResponse
 from lycheemem.chat.runner import KEEPALIVE
 from lycheemem.metrics import Metrics
 
-__all__ = ["KEEPALIVE_FRAME", "SSE_HEADERS", "sse_frame", "sse_response", "sse_stream"]
+__all__ = [
+    "KEEPALIVE_FRAME",
+    "SSE_HEADERS",
+    "SSE_OPENAPI",
+    "EventStreamResponse",
+    "sse_frame",
+    "sse_response",
+    "sse_stream",
+]
 
 KEEPALIVE_FRAME = b": keep-alive\n\n"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# How OpenAPI documents a stream of these frames (the 200 of ``POST /chat``).
+SSE_OPENAPI: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "Server-sent events: one `data: <json>` frame per event (`step`, `token`, "
+            "`answer`, then `done` or `error` last) and `: keep-alive` comments while waiting."
+        ),
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
+class EventStreamResponse(StreamingResponse):
+    """A streaming ``text/event-stream`` response (so OpenAPI names the media type)."""
+
+    media_type = "text/event-stream"
 
 
 def sse_frame(event: dict[str, Any]) -> bytes:
@@ -45,8 +69,6 @@ async def sse_stream(
 
 def sse_response(
     events: AsyncIterator[dict[str, Any]], metrics: Metrics | None = None
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """A ``text/event-stream`` response over ``events``."""
-    return StreamingResponse(
-        sse_stream(events, metrics), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    return EventStreamResponse(sse_stream(events, metrics), headers=SSE_HEADERS)

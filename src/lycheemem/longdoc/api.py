@@ -21,6 +21,8 @@ from lycheemem.longdoc.service import LongDocService
 
 __all__ = [
     "AskCreate",
+    "AskPublic",
+    "DocumentDeleted",
     "DocumentCreate",
     "DocumentPublic",
     "DocumentsPublic",
@@ -76,6 +78,54 @@ class DocumentsPublic(BaseModel):
     total: int
 
 
+class DocumentDeleted(BaseModel):
+    """``DELETE /longdoc/documents/{doc_id}``."""
+
+    deleted: Literal[True]
+    doc_id: str
+
+
+class OpenedChunkPublic(BaseModel):
+    """A chunk the gate opened, with its score."""
+
+    chunk_index: int
+    gate_score: int | float  # whole scores stay whole on the wire
+
+
+class MemoryStepPublic(BaseModel):
+    """The working memory right after reading one chunk."""
+
+    chunk_index: int
+    memory: str
+
+
+class AskPublic(BaseModel):
+    """``POST /longdoc/ask`` without ``stream``: the answer and what it cost."""
+
+    answer: str
+    method: Literal["lychee", "memagent", "rag", "full"]
+    chunks_total: int
+    chunks_opened: int
+    opened: list[OpenedChunkPublic]
+    memory_trace: list[MemoryStepPublic]
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    latency_ms: int | float
+
+
+# With ``stream: true`` the same route answers with server-sent events instead.
+_ASK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": (
+            "The answer as JSON, or with `stream: true` server-sent events: one "
+            "`data: <json>` frame per step, then `done` (the answer's fields) or `error`."
+        ),
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+}
+
+
 class AskCreate(BaseModel):
     """Body of ``POST /longdoc/ask``."""
 
@@ -104,7 +154,7 @@ def _service(request: Request) -> LongDocService:
     return request.app.state.ctx.longdoc
 
 
-@router.post("/documents")
+@router.post("/documents", response_model=DocumentPublic)
 async def create_document(
     body: DocumentCreate, request: Request, caller: CallerDep
 ) -> dict[str, Any]:
@@ -138,14 +188,14 @@ async def get_document(doc_id: str, request: Request, caller: CallerDep) -> dict
     return document_public(await _service(request).get_document(caller.user_id, doc_id))
 
 
-@router.delete("/documents/{doc_id}")
+@router.delete("/documents/{doc_id}", response_model=DocumentDeleted)
 async def delete_document(doc_id: str, request: Request, caller: CallerDep) -> dict[str, Any]:
     """Delete a document, its bank and vectors (stopping its job)."""
     await _service(request).delete_document(caller.user_id, doc_id)
     return {"deleted": True, "doc_id": doc_id}
 
 
-@router.post("/ask", response_model=None)
+@router.post("/ask", response_model=AskPublic, responses=_ASK_RESPONSES)
 async def ask(body: AskCreate, request: Request, caller: CallerDep) -> Any:
     """Answer a question over a ready document; ``stream: true`` gives SSE events."""
     service = _service(request)

@@ -3,14 +3,15 @@ import { api, getJson, query, send } from "./client";
 import type {
   ConsolidationStatus,
   FeedbackCreate,
+  GraphSearch,
   LoginCreate,
   MePublic,
   MemoryGraph,
   MemoryItem,
   PipelineStatus,
-  SessionSummary,
+  SessionsPage,
   SessionView,
-  Skill,
+  SkillsPage,
   TokenPublic,
   UserCreate,
 } from "./models";
@@ -36,7 +37,7 @@ export const lastConsolidation = (sessionId: string) =>
   getJson<ConsolidationStatus>(`/pipeline/last-consolidation${query({ session_id: sessionId })}`);
 
 export const listSessions = () =>
-  getJson<{ sessions: SessionSummary[]; total: number }>(`/sessions${query({ limit: 100 })}`);
+  getJson<SessionsPage>(`/sessions${query({ limit: 100 })}`);
 export const getSession = (sessionId: string) => getJson<SessionView>(`/memory/session/${enc(sessionId)}`);
 export const renameSession = (sessionId: string, topic: string) =>
   api<unknown>("PATCH", `/memory/session/${enc(sessionId)}/meta`, { topic });
@@ -48,13 +49,13 @@ export const sendFeedback = (body: FeedbackCreate) => api<unknown>("POST", "/mem
 export const memoryGraph = (includeExpired: boolean) =>
   getJson<MemoryGraph>(`/memory/graph${query({ mode: "cleaned", include_expired: includeExpired })}`);
 export const searchGraph = (q: string) =>
-  getJson<{ nodes: { id: string }[] }>(`/memory/graph/search${query({ q, top_k: 50 })}`);
+  getJson<GraphSearch>(`/memory/graph/search${query({ q, top_k: 50 })}`);
 export const clearGraph = () => api<unknown>("DELETE", "/memory/graph/clear");
 
 export const getRecord = (itemId: string) => getJson<MemoryItem>(`/memory/records/${enc(itemId)}`);
 export const deleteRecord = (itemId: string) => api<unknown>("DELETE", `/memory/records/${enc(itemId)}`);
 
-export const listSkills = () => getJson<{ skills: Skill[]; total: number }>(`/memory/skills${query({ limit: 500 })}`);
+export const listSkills = () => getJson<SkillsPage>(`/memory/skills${query({ limit: 500 })}`);
 export const deleteSkill = (skillId: string) => api<unknown>("DELETE", `/memory/skills/${enc(skillId)}`);
 export const clearSkills = () => api<unknown>("DELETE", "/memory/skills/clear");
 

@@ -1,6 +1,8 @@
-// Response shapes of the LycheeMem API that the demo reads (API.md). Request bodies and the
-// models the server declares come from the generated `types.gen.ts`; routes that answer with a
-// free-form object are described here by hand.
+// Shapes of the LycheeMem API that the demo reads (API.md). Every request and response body is
+// generated from the server's OpenAPI document into `types.gen.ts` (`npm run gen:api`) and only
+// re-exported here under the names the components use. Written by hand are the server-sent
+// events of `POST /chat` and the pipeline trace they carry (OpenAPI describes the stream only
+// as `text/event-stream`), and the answer metadata the demo stores on its own turns.
 import type { components } from "./types.gen";
 
 type Schemas = components["schemas"];
@@ -11,67 +13,41 @@ export type LoginCreate = Schemas["LoginCreate"];
 export type ChatRequest = Schemas["ChatRequest"];
 export type FeedbackCreate = Schemas["FeedbackCreate"];
 export type SessionMetaUpdate = Schemas["SessionMetaUpdate"];
+export type PipelineStatus = Schemas["PipelineStatusPublic"];
+export type SessionSummary = Schemas["SessionSummaryPublic"];
+export type SessionsPage = Schemas["SessionsPublic"];
+export type ConsolidationStatus = Schemas["ConsolidationPublic"];
+export type GraphNode = Schemas["GraphNodePublic"];
+export type MemoryGraph = Schemas["MemoryGraphPublic"];
+export type GraphSearch = Schemas["GraphSearchPublic"];
+export type MemoryItem = Schemas["MemoryItemDetail"];
+export type SourceRef = Schemas["SourceRefPublic"];
+export type Skill = Schemas["SkillPublic"];
+export type SkillsPage = Schemas["SkillsPublic"];
+export type FeedbackLabel = FeedbackCreate["feedback"];
+const FEEDBACK_LABELS: readonly string[] = ["positive", "negative", "correction"] satisfies FeedbackLabel[];
+
+/** A stored feedback value as a label the demo knows, or null. */
+export function asFeedbackLabel(value: string | null | undefined): FeedbackLabel | null {
+  return value && FEEDBACK_LABELS.includes(value) ? (value as FeedbackLabel) : null;
+}
+
+// Response models let undeclared fields through (`[key: string]: unknown`); `Known` keeps only
+// the declared ones so `Omit` below does not widen every field to `unknown`.
+type Known<T> = { [K in keyof T as string extends K ? never : K]: T[K] };
+
+// A turn's `metadata` is free-form JSON on the wire; the demo reads back what it stored there.
+export type Turn = Omit<Known<Schemas["TurnPublic"]>, "metadata"> & { metadata?: TurnMetadata | null };
+export type SessionView = Omit<Known<Schemas["SessionViewPublic"]>, "turns"> & { turns: Turn[] };
 
 export type StepName = "wm_manager" | "search" | "synthesize" | "reason";
 export const STEP_NAMES: readonly StepName[] = ["wm_manager", "search", "synthesize", "reason"];
-
-export interface PipelineStatus {
-  session_count: number;
-  graph_node_count: number;
-  skill_count: number;
-  record_count: number;
-  composite_count: number;
-  queued_jobs: number;
-  running_jobs: number;
-  failed_jobs: number;
-  mode: "llm" | "memory_only";
-  llm_model: string | null;
-  embedding_model: string;
-  version: string;
-}
-
-export interface SessionSummary {
-  session_id: string;
-  turn_count: number;
-  last_message: string;
-  title: string;
-  topic: string | null;
-  tags: string[];
-  created_at: string;
-  updated_at: string;
-  consolidated_until: number;
-}
-
-export interface Turn {
-  turn_index: number;
-  role: "user" | "assistant";
-  content: string;
-  token_count: number;
-  created_at: string;
-  compressed: boolean;
-  metadata?: TurnMetadata | null;
-}
-
-export interface SessionView {
-  session_id: string;
-  topic: string | null;
-  turns: Turn[];
-  turn_count: number;
-  active_turn_count: number;
-  summaries: { boundary_index: number; content: string; token_count: number; created_at: string }[];
-  wm_max_tokens: number;
-  wm_current_tokens: number;
-  consolidated_until: number;
-  feedback?: Record<string, FeedbackLabel>;
-}
 
 // --- Turn history (web demo issue 16) ---------------------------------------------------
 // The assistant turn's metadata keeps what the chat showed with the answer, and the session
 // view reports the feedback given so far (`GET /memory/session/{id}`). Also added for it:
 // `Turn.metadata`, `SessionView.feedback` and the provenance lineage fields
 // (`source_session_id`, `source_turn_ids`, `sources`) the server already sends.
-
-export type FeedbackLabel = "positive" | "negative" | "correction";
 
 export interface AnswerMetadata {
   mode: "llm" | "memory_only";
@@ -84,12 +60,6 @@ export interface TurnMetadata {
   [key: string]: unknown;
 }
 // -----------------------------------------------------------------------------------------
-
-export interface SourceRef {
-  session_id: string;
-  turn_ids: number[];
-  turn_refs: string[];
-}
 
 export interface SynthesisProvenance {
   index: number;
@@ -159,74 +129,3 @@ export type ChatEvent =
   | DoneEvent
   | { type: "error"; code: string; message: string; step?: string; retryable?: boolean; trace_id?: string };
 
-export interface ConsolidationStatus {
-  status: "pending" | "running" | "done" | "skipped" | "failed" | "none";
-  job_id: string | null;
-  records_added: number;
-  records_merged: number;
-  records_updated: number;
-  composites_created: number;
-  skills_added: number;
-  turns_consolidated: number;
-  skipped_reason: string | null;
-  steps: { step: string; status: string; detail: string; ms: number }[];
-  error: string | null;
-}
-
-export interface GraphNode {
-  id: string;
-  name: string;
-  label: string;
-  node_kind: "record" | "composite";
-  level: number;
-  properties: { semantic_text: string; memory_type: string; expired: boolean; confidence: number };
-}
-
-export interface MemoryGraph {
-  nodes: GraphNode[];
-  edges: { source: string; target: string; relation: string }[];
-  tree_roots: string[];
-  stats: { record_count: number; composite_count: number };
-  truncated: boolean;
-}
-
-export interface MemoryItem {
-  kind: "record" | "composite";
-  record_id: string;
-  memory_type: string;
-  semantic_text: string;
-  normalized_text: string;
-  entities: string[];
-  temporal: { t_ref: string | null; t_valid_from: string | null; t_valid_to: string | null };
-  task_tags: string[];
-  tool_tags: string[];
-  constraint_tags: string[];
-  failure_tags: string[];
-  affordance_tags: string[];
-  confidence: number;
-  sources: SourceRef[];
-  created_at: string;
-  updated_at: string;
-  version?: number;
-  retrieval_count: number;
-  retrieval_hit_count: number;
-  action_success_count: number;
-  action_fail_count: number;
-  expired: boolean;
-  expired_at: string | null;
-  expired_reason: string | null;
-  superseded_by?: string | null;
-  parents: string[];
-  children: { child_composite_ids: string[]; direct_record_ids: string[] } | null;
-  history: { semantic_text: string; replaced_at: string; reason: string }[];
-}
-
-export interface Skill {
-  skill_id: string;
-  intent: string;
-  doc_markdown: string;
-  conditions: string;
-  success_count: number;
-  usage_count: number;
-  updated_at: string;
-}

@@ -118,7 +118,15 @@ export interface paths {
         get: operations["me_auth_me_get"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete Me
+         * @description Delete the account and everything it stored; its tokens stop working at once.
+         *
+         *     Tokens are revoked and the account row removed first, so no request can add data while
+         *     the rest (memory, sessions, jobs, vectors, skills, usage logs, long documents) goes.
+         *     A wrong password is 403.
+         */
+        delete: operations["delete_me_auth_me_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -544,6 +552,9 @@ export interface paths {
         /**
          * Import Memory
          * @description Import a JSONL export into the caller's namespace (ids recomputed for the caller).
+         *
+         *     ``mode=merge`` (default) keeps what is there; ``replace`` deletes the namespace first.
+         *     Answers ``{"imported": {type: count}, "skipped": n, "errors": [{"line", "error"}]}``.
          */
         post: operations["import_memory_memory_import_post"];
         delete?: never;
@@ -728,6 +739,56 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AccountDelete
+         * @description Body of ``DELETE /auth/me``: the account's password, as confirmation.
+         */
+        AccountDelete: {
+            /** Password */
+            password: string;
+        };
+        /**
+         * AccountDeleted
+         * @description ``DELETE /auth/me``.
+         */
+        AccountDeleted: {
+            deleted: components["schemas"]["AccountDeletedCounts"];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AccountDeletedCounts
+         * @description What deleting an account removed: the namespace and the long documents.
+         */
+        AccountDeletedCounts: {
+            /** Records */
+            records: number;
+            /** Composites */
+            composites: number;
+            /** Skills */
+            skills: number;
+            /** Sessions */
+            sessions: number;
+            /** Turns */
+            turns: number;
+            /** Usage Logs */
+            usage_logs: number;
+            /** Jobs */
+            jobs: number;
+            /** Long Documents */
+            long_documents: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * AllDeleted
+         * @description ``DELETE /memory/all``.
+         */
+        AllDeleted: {
+            deleted: components["schemas"]["DeletedCounts"];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * AskCreate
          * @description Body of ``POST /longdoc/ask``.
          */
@@ -751,6 +812,66 @@ export interface components {
              * @default false
              */
             stream: boolean;
+        };
+        /**
+         * AskPublic
+         * @description ``POST /longdoc/ask`` without ``stream``: the answer and what it cost.
+         */
+        AskPublic: {
+            /** Answer */
+            answer: string;
+            /**
+             * Method
+             * @enum {string}
+             */
+            method: "lychee" | "memagent" | "rag" | "full";
+            /** Chunks Total */
+            chunks_total: number;
+            /** Chunks Opened */
+            chunks_opened: number;
+            /** Opened */
+            opened: components["schemas"]["OpenedChunkPublic"][];
+            /** Memory Trace */
+            memory_trace: components["schemas"]["MemoryStepPublic"][];
+            /** Llm Calls */
+            llm_calls: number;
+            /** Prompt Tokens */
+            prompt_tokens: number;
+            /** Completion Tokens */
+            completion_tokens: number;
+            /** Latency Ms */
+            latency_ms: number;
+        };
+        /**
+         * ChatCompletePublic
+         * @description ``POST /chat/complete``: the answer and the trace of every stage (API.md §2.7).
+         */
+        ChatCompletePublic: {
+            /** Session Id */
+            session_id: string;
+            /** Response */
+            response: string;
+            /** Memories Retrieved */
+            memories_retrieved: number;
+            /** Wm Token Usage */
+            wm_token_usage: number;
+            /** Turn Input Tokens */
+            turn_input_tokens: number;
+            /** Turn Output Tokens */
+            turn_output_tokens: number;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "llm" | "memory_only";
+            /** Consolidation Job Id */
+            consolidation_job_id: string | null;
+            /** Trace */
+            trace: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
         };
         /**
          * ChatRequest
@@ -786,6 +907,171 @@ export interface components {
             force: boolean;
         };
         /**
+         * ConsolidationPublic
+         * @description A consolidation result or job state (API.md §2.6).
+         *
+         *     ``status`` is ``started``/``done``/``skipped``/``failed`` for ``POST /memory/consolidate``
+         *     and ``pending``/``running``/``done``/``skipped``/``failed``/``none`` for
+         *     ``GET /pipeline/last-consolidation``, which adds the job's timestamps. A job that failed
+         *     before it reported anything carries only its ids, ``error``, ``attempts`` and
+         *     ``next_attempt_at``, so every other field is optional.
+         */
+        ConsolidationPublic: {
+            /** Status */
+            status: string;
+            /** Job Id */
+            job_id?: string | null;
+            /**
+             * Session Id
+             * @default
+             */
+            session_id: string;
+            /**
+             * Entities Added
+             * @default 0
+             */
+            entities_added: number;
+            /**
+             * Facts Added
+             * @default 0
+             */
+            facts_added: number;
+            /**
+             * Skills Added
+             * @default 0
+             */
+            skills_added: number;
+            /**
+             * Records Added
+             * @default 0
+             */
+            records_added: number;
+            /**
+             * Records Merged
+             * @default 0
+             */
+            records_merged: number;
+            /**
+             * Records Updated
+             * @default 0
+             */
+            records_updated: number;
+            /**
+             * Records Expired
+             * @default 0
+             */
+            records_expired: number;
+            /**
+             * Composites Created
+             * @default 0
+             */
+            composites_created: number;
+            /**
+             * Composites Expired
+             * @default 0
+             */
+            composites_expired: number;
+            /**
+             * Turns Consolidated
+             * @default 0
+             */
+            turns_consolidated: number;
+            /**
+             * Watermark
+             * @default 0
+             */
+            watermark: number;
+            /** Has Novelty */
+            has_novelty?: boolean | null;
+            /** Skipped Reason */
+            skipped_reason?: string | null;
+            /** Steps */
+            steps?: components["schemas"]["ConsolidationStepPublic"][];
+            /**
+             * Llm Calls
+             * @default 0
+             */
+            llm_calls: number;
+            /** Skipped Turns */
+            skipped_turns?: {
+                [key: string]: unknown;
+            }[];
+            /** Error */
+            error?: string | null;
+            /**
+             * Attempts
+             * @description absent when no job was queued
+             * @default 0
+             */
+            attempts: number;
+            /**
+             * Next Attempt At
+             * @description set while a retry waits
+             */
+            next_attempt_at?: string | null;
+            /**
+             * Created At
+             * @description last-consolidation only
+             */
+            created_at?: string | null;
+            /**
+             * Started At
+             * @description last-consolidation only
+             */
+            started_at?: string | null;
+            /**
+             * Finished At
+             * @description last-consolidation only
+             */
+            finished_at?: string | null;
+            /**
+             * Message
+             * @description the legacy route only
+             * @default
+             */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ConsolidationStepPublic
+         * @description One timed step of a consolidation run.
+         */
+        ConsolidationStepPublic: {
+            /** Step */
+            step: string;
+            /** Status */
+            status: string;
+            /** Detail */
+            detail: string;
+            /** Ms */
+            ms: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * DeletedCounts
+         * @description What a whole-namespace delete removed, by kind.
+         */
+        DeletedCounts: {
+            /** Records */
+            records: number;
+            /** Composites */
+            composites: number;
+            /** Skills */
+            skills: number;
+            /** Sessions */
+            sessions: number;
+            /** Turns */
+            turns: number;
+            /** Usage Logs */
+            usage_logs: number;
+            /** Jobs */
+            jobs: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * DocumentCreate
          * @description Body of ``POST /longdoc/documents``.
          */
@@ -802,6 +1088,19 @@ export interface components {
             chunk_tokens?: number | null;
             /** Ratio */
             ratio?: number | null;
+        };
+        /**
+         * DocumentDeleted
+         * @description ``DELETE /longdoc/documents/{doc_id}``.
+         */
+        DocumentDeleted: {
+            /**
+             * Deleted
+             * @constant
+             */
+            deleted: true;
+            /** Doc Id */
+            doc_id: string;
         };
         /**
          * DocumentPublic
@@ -874,14 +1173,219 @@ export interface components {
             /** Note */
             note?: string | null;
         };
+        /**
+         * FeedbackPublic
+         * @description ``POST /memory/feedback``.
+         */
+        FeedbackPublic: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "recorded";
+            /** Usage Log Id */
+            usage_log_id: string | null;
+            /** Outcome */
+            outcome: string;
+            /** Updated Ids */
+            updated_ids: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GraphClearedPublic
+         * @description ``DELETE /memory/graph/clear``.
+         */
+        GraphClearedPublic: {
+            /** Message */
+            message: string;
+            /** Records Deleted */
+            records_deleted: number;
+            /** Composites Deleted */
+            composites_deleted: number;
+            /** Usage Logs Deleted */
+            usage_logs_deleted: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GraphEdgePublic
+         * @description A composite-to-member edge.
+         */
+        GraphEdgePublic: {
+            /** Source */
+            source: string;
+            /** Target */
+            target: string;
+            /**
+             * Relation
+             * @enum {string}
+             */
+            relation: "child_composite" | "composed_from";
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GraphNodeProperties
+         * @description What a graph node shows besides its name.
+         */
+        GraphNodeProperties: {
+            /** Semantic Text */
+            semantic_text: string;
+            /** Memory Type */
+            memory_type: string;
+            /** Entities */
+            entities: string[];
+            /** Confidence */
+            confidence: number;
+            /** Created At */
+            created_at: string;
+            /** Expired */
+            expired: boolean;
+            /**
+             * Source Record Ids
+             * @description composites only
+             */
+            source_record_ids?: string[];
+            /**
+             * Child Composite Ids
+             * @description composites only
+             */
+            child_composite_ids?: string[];
+            /**
+             * Is Anchor
+             * @description only on graph search hits
+             * @default false
+             */
+            is_anchor: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GraphNodePublic
+         * @description A node of the memory tree (``name`` is the first 80 characters of the text).
+         */
+        GraphNodePublic: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            /** Label */
+            label: string;
+            /**
+             * Node Kind
+             * @enum {string}
+             */
+            node_kind: "record" | "composite";
+            /** Level */
+            level: number;
+            properties: components["schemas"]["GraphNodeProperties"];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GraphSearchPublic
+         * @description ``GET /memory/graph/search``: anchor nodes, best first (``edges`` is always empty).
+         */
+        GraphSearchPublic: {
+            /** Nodes */
+            nodes: components["schemas"]["GraphNodePublic"][];
+            /** Edges */
+            edges: components["schemas"]["GraphEdgePublic"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * GraphStatsPublic
+         * @description The caller's item counts (not only those returned).
+         */
+        GraphStatsPublic: {
+            /** Record Count */
+            record_count: number;
+            /** Composite Count */
+            composite_count: number;
+        } & {
+            [key: string]: unknown;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
         };
         /**
+         * HealthPublic
+         * @description ``GET /health``.
+         */
+        HealthPublic: {
+            /**
+             * Status
+             * @constant
+             */
+            status: "ok";
+            /** Version */
+            version: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * HistoryEntryPublic
+         * @description An earlier text of a record (newest five).
+         */
+        HistoryEntryPublic: {
+            /** Semantic Text */
+            semantic_text: string | null;
+            /** Normalized Text */
+            normalized_text: string | null;
+            /** Replaced At */
+            replaced_at: string | null;
+            /** Reason */
+            reason: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ImportErrorPublic
+         * @description A line of the import that failed, and why.
+         */
+        ImportErrorPublic: {
+            /** Line */
+            line: number;
+            /** Error */
+            error: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ImportReportPublic
+         * @description ``POST /memory/import``: counts by type, skipped lines and the first 100 errors.
+         */
+        ImportReportPublic: {
+            /** Imported */
+            imported: {
+                [key: string]: number;
+            };
+            /** Skipped */
+            skipped: number;
+            /** Errors */
+            errors: components["schemas"]["ImportErrorPublic"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ItemChildrenPublic
+         * @description The direct members of a composite.
+         */
+        ItemChildrenPublic: {
+            /** Child Composite Ids */
+            child_composite_ids: string[];
+            /** Direct Record Ids */
+            direct_record_ids: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * LoginCreate
-         * @description Body of ``POST /auth/login``.
+         * @description Body of ``POST /auth/login``; the password is compared as typed.
          */
         LoginCreate: {
             /** Username */
@@ -904,6 +1408,356 @@ export interface components {
             created_at: string;
             /** Token Expires At */
             token_expires_at: string | null;
+        };
+        /**
+         * MemoryGraphPublic
+         * @description ``GET /memory/graph``: nodes, edges that never dangle, and tree roots.
+         */
+        MemoryGraphPublic: {
+            /** Nodes */
+            nodes: components["schemas"]["GraphNodePublic"][];
+            /** Edges */
+            edges: components["schemas"]["GraphEdgePublic"][];
+            /** Tree Roots */
+            tree_roots: string[];
+            stats: components["schemas"]["GraphStatsPublic"];
+            /** Truncated */
+            truncated: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * MemoryItemDetail
+         * @description ``GET /memory/records/{item_id}``: the item with its tree neighbours and history.
+         */
+        MemoryItemDetail: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "record" | "composite";
+            /**
+             * Composite Id
+             * @description composites only (equals record_id)
+             * @default
+             */
+            composite_id: string;
+            /** Record Id */
+            record_id: string;
+            /** Memory Type */
+            memory_type: string;
+            /** Semantic Text */
+            semantic_text: string;
+            /** Normalized Text */
+            normalized_text: string;
+            /** Entities */
+            entities: string[];
+            temporal: components["schemas"]["TemporalPublic"];
+            /** Task Tags */
+            task_tags: string[];
+            /** Tool Tags */
+            tool_tags: string[];
+            /** Constraint Tags */
+            constraint_tags: string[];
+            /** Failure Tags */
+            failure_tags: string[];
+            /** Affordance Tags */
+            affordance_tags: string[];
+            /** Confidence */
+            confidence: number;
+            /**
+             * Source Role
+             * @description records only
+             * @default
+             */
+            source_role: string;
+            /**
+             * Source Session Id
+             * @description records only
+             */
+            source_session_id?: string | null;
+            /**
+             * Source Turn Ids
+             * @description records only
+             */
+            source_turn_ids?: number[];
+            /**
+             * Source Turn Refs
+             * @description records only
+             */
+            source_turn_refs?: string[];
+            /**
+             * Source Record Ids
+             * @description composites only
+             */
+            source_record_ids?: string[];
+            /**
+             * Child Composite Ids
+             * @description composites only
+             */
+            child_composite_ids?: string[];
+            /**
+             * Level
+             * @description composites only
+             * @default 0
+             */
+            level: number;
+            /**
+             * Synthesis Reason
+             * @description composites only
+             * @default
+             */
+            synthesis_reason: string;
+            /** Sources */
+            sources: components["schemas"]["SourceRefPublic"][];
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /** Retrieval Count */
+            retrieval_count: number;
+            /** Retrieval Hit Count */
+            retrieval_hit_count: number;
+            /** Action Success Count */
+            action_success_count: number;
+            /** Action Fail Count */
+            action_fail_count: number;
+            /** Last Retrieved At */
+            last_retrieved_at: string | null;
+            /** Expired */
+            expired: boolean;
+            /** Expired At */
+            expired_at: string | null;
+            /** Expired Reason */
+            expired_reason: string | null;
+            /**
+             * Version
+             * @description records only
+             * @default 1
+             */
+            version: number;
+            /**
+             * Superseded By
+             * @description records only
+             */
+            superseded_by?: string | null;
+            /** Parents */
+            parents: string[];
+            children: components["schemas"]["ItemChildrenPublic"] | null;
+            /** History */
+            history: components["schemas"]["HistoryEntryPublic"][];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * MemoryItemPublic
+         * @description A record or composite (API.md §2.8); kind-specific fields appear only on that kind.
+         */
+        MemoryItemPublic: {
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "record" | "composite";
+            /**
+             * Composite Id
+             * @description composites only (equals record_id)
+             * @default
+             */
+            composite_id: string;
+            /** Record Id */
+            record_id: string;
+            /** Memory Type */
+            memory_type: string;
+            /** Semantic Text */
+            semantic_text: string;
+            /** Normalized Text */
+            normalized_text: string;
+            /** Entities */
+            entities: string[];
+            temporal: components["schemas"]["TemporalPublic"];
+            /** Task Tags */
+            task_tags: string[];
+            /** Tool Tags */
+            tool_tags: string[];
+            /** Constraint Tags */
+            constraint_tags: string[];
+            /** Failure Tags */
+            failure_tags: string[];
+            /** Affordance Tags */
+            affordance_tags: string[];
+            /** Confidence */
+            confidence: number;
+            /**
+             * Source Role
+             * @description records only
+             * @default
+             */
+            source_role: string;
+            /**
+             * Source Session Id
+             * @description records only
+             */
+            source_session_id?: string | null;
+            /**
+             * Source Turn Ids
+             * @description records only
+             */
+            source_turn_ids?: number[];
+            /**
+             * Source Turn Refs
+             * @description records only
+             */
+            source_turn_refs?: string[];
+            /**
+             * Source Record Ids
+             * @description composites only
+             */
+            source_record_ids?: string[];
+            /**
+             * Child Composite Ids
+             * @description composites only
+             */
+            child_composite_ids?: string[];
+            /**
+             * Level
+             * @description composites only
+             * @default 0
+             */
+            level: number;
+            /**
+             * Synthesis Reason
+             * @description composites only
+             * @default
+             */
+            synthesis_reason: string;
+            /** Sources */
+            sources: components["schemas"]["SourceRefPublic"][];
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /** Retrieval Count */
+            retrieval_count: number;
+            /** Retrieval Hit Count */
+            retrieval_hit_count: number;
+            /** Action Success Count */
+            action_success_count: number;
+            /** Action Fail Count */
+            action_fail_count: number;
+            /** Last Retrieved At */
+            last_retrieved_at: string | null;
+            /** Expired */
+            expired: boolean;
+            /** Expired At */
+            expired_at: string | null;
+            /** Expired Reason */
+            expired_reason: string | null;
+            /**
+             * Version
+             * @description records only
+             * @default 1
+             */
+            version: number;
+            /**
+             * Superseded By
+             * @description records only
+             */
+            superseded_by?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * MemoryStepPublic
+         * @description The working memory right after reading one chunk.
+         */
+        MemoryStepPublic: {
+            /** Chunk Index */
+            chunk_index: number;
+            /** Memory */
+            memory: string;
+        };
+        /**
+         * MessagePublic
+         * @description A confirmation with a human-readable message.
+         */
+        MessagePublic: {
+            /** Message */
+            message: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * OpenedChunkPublic
+         * @description A chunk the gate opened, with its score.
+         */
+        OpenedChunkPublic: {
+            /** Chunk Index */
+            chunk_index: number;
+            /** Gate Score */
+            gate_score: number;
+        };
+        /**
+         * PipelineStatusPublic
+         * @description ``GET /pipeline/status``: the caller's counts and jobs, the server's mode and models.
+         */
+        PipelineStatusPublic: {
+            /** Session Count */
+            session_count: number;
+            /** Graph Node Count */
+            graph_node_count: number;
+            /** Graph Edge Count */
+            graph_edge_count: number;
+            /** Skill Count */
+            skill_count: number;
+            /** Record Count */
+            record_count: number;
+            /** Composite Count */
+            composite_count: number;
+            /** Expired Record Count */
+            expired_record_count: number;
+            /** Queued Jobs */
+            queued_jobs: number;
+            /** Running Jobs */
+            running_jobs: number;
+            /** Failed Jobs */
+            failed_jobs: number;
+            /** Skipped Turn Count */
+            skipped_turn_count: number;
+            /** Skipped Turns */
+            skipped_turns: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "llm" | "memory_only";
+            /** Llm Model */
+            llm_model: string | null;
+            /** Embedding Model */
+            embedding_model: string;
+            /** Version */
+            version: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ReadinessPublic
+         * @description ``GET /ready`` (200 ready, 503 not ready): each check says ``ok``, ``error: ...``, etc.
+         */
+        ReadinessPublic: {
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "ready" | "not_ready";
+            /** Checks */
+            checks: {
+                [key: string]: string;
+            };
+        } & {
+            [key: string]: unknown;
         };
         /**
          * ReasonCreate
@@ -930,6 +1784,59 @@ export interface components {
              * @default true
              */
             append_to_session: boolean;
+        };
+        /**
+         * ReasonPublic
+         * @description ``POST /memory/reason``: one answer over a client-prepared context.
+         */
+        ReasonPublic: {
+            /** Response */
+            response: string;
+            /** Final Response */
+            final_response: string;
+            /** Session Id */
+            session_id: string;
+            /** Wm Token Usage */
+            wm_token_usage: number;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "llm" | "memory_only";
+            /** Turn Input Tokens */
+            turn_input_tokens: number;
+            /** Turn Output Tokens */
+            turn_output_tokens: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RecordsDeleted
+         * @description ``DELETE /memory/records/{item_id}``: the item and every composite holding it.
+         */
+        RecordsDeleted: {
+            /** Deleted Ids */
+            deleted_ids: string[];
+            /** Deleted Count */
+            deleted_count: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RecordsPublic
+         * @description ``GET /memory/records``: a page of items and the overall total.
+         */
+        RecordsPublic: {
+            /** Items */
+            items: components["schemas"]["MemoryItemPublic"][];
+            /** Total */
+            total: number;
+            /** Offset */
+            offset: number;
+            /** Limit */
+            limit: number;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * SearchCreate
@@ -959,6 +1866,80 @@ export interface components {
             reference_time?: string | null;
         };
         /**
+         * SearchPublic
+         * @description ``POST /memory/search`` (API.md §6); ``graph_results`` repeats ``semantic_results``.
+         */
+        SearchPublic: {
+            /** Query */
+            query: string;
+            /** Semantic Results */
+            semantic_results: {
+                [key: string]: unknown;
+            }[];
+            /** Graph Results */
+            graph_results: {
+                [key: string]: unknown;
+            }[];
+            /** Skill Results */
+            skill_results: {
+                [key: string]: unknown;
+            }[];
+            /** Novelty Retrieved Context */
+            novelty_retrieved_context: string;
+            /** Total */
+            total: number;
+            /** Retrieval Plan */
+            retrieval_plan: {
+                [key: string]: unknown;
+            };
+            /** Action State */
+            action_state: {
+                [key: string]: unknown;
+            };
+            /** Search Mode */
+            search_mode: string;
+            /** Usage Log Id */
+            usage_log_id: string | null;
+            /** Timing Ms */
+            timing_ms: {
+                [key: string]: number;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SessionDeleted
+         * @description ``DELETE /memory/session/{session_id}``.
+         */
+        SessionDeleted: {
+            /** Message */
+            message: string;
+            /** Turns Deleted */
+            turns_deleted: number;
+            /** Records Deleted */
+            records_deleted: number;
+            /** Composites Deleted */
+            composites_deleted: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SessionMetaPublic
+         * @description ``PATCH /memory/session/{session_id}/meta``.
+         */
+        SessionMetaPublic: {
+            /** Message */
+            message: string;
+            /** Session Id */
+            session_id: string;
+            /** Topic */
+            topic: string | null;
+            /** Tags */
+            tags: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * SessionMetaUpdate
          * @description Body of ``PATCH /memory/session/{id}/meta``; unsent fields stay unchanged.
          */
@@ -967,6 +1948,111 @@ export interface components {
             topic?: string | null;
             /** Tags */
             tags?: string[] | null;
+        };
+        /**
+         * SessionSummaryPublic
+         * @description One row of ``GET /sessions``.
+         */
+        SessionSummaryPublic: {
+            /** Session Id */
+            session_id: string;
+            /** Turn Count */
+            turn_count: number;
+            /** Last Message */
+            last_message: string;
+            /** Title */
+            title: string;
+            /** Topic */
+            topic: string | null;
+            /** Tags */
+            tags: string[];
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+            /** Consolidated Until */
+            consolidated_until: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SessionViewPublic
+         * @description ``GET /memory/session/{session_id}``: a page of turns, summaries, working memory.
+         */
+        SessionViewPublic: {
+            /** Session Id */
+            session_id: string;
+            /** Topic */
+            topic: string | null;
+            /** Tags */
+            tags: string[];
+            /** Turns */
+            turns: components["schemas"]["TurnPublic"][];
+            /** Turn Count */
+            turn_count: number;
+            /** Active Turn Count */
+            active_turn_count: number;
+            /** Summaries */
+            summaries: components["schemas"]["SummaryPublic"][];
+            /** Wm Max Tokens */
+            wm_max_tokens: number;
+            /** Wm Current Tokens */
+            wm_current_tokens: number;
+            /** Consolidated Until */
+            consolidated_until: number;
+            /**
+             * Feedback
+             * @description usage_log_id -> the feedback given
+             */
+            feedback: {
+                [key: string]: string;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SessionsPublic
+         * @description ``GET /sessions``: a page, most recently updated first, and the total.
+         */
+        SessionsPublic: {
+            /** Sessions */
+            sessions: components["schemas"]["SessionSummaryPublic"][];
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SkillPublic
+         * @description A skill as listed by ``GET /memory/skills`` (``id`` equals ``skill_id``).
+         */
+        SkillPublic: {
+            /** Id */
+            id: string;
+            /** Skill Id */
+            skill_id: string;
+            /** Intent */
+            intent: string;
+            /** Doc Markdown */
+            doc_markdown: string;
+            /** Conditions */
+            conditions: string;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            };
+            /** Success Count */
+            success_count: number;
+            /** Usage Count */
+            usage_count: number;
+            /** Last Used */
+            last_used: string | null;
+            /** Created At */
+            created_at: string;
+            /** Updated At */
+            updated_at: string;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * SkillReusePlanItem
@@ -995,6 +2081,30 @@ export interface components {
              * @default
              */
             conditions: string;
+        };
+        /**
+         * SkillsCleared
+         * @description ``DELETE /memory/skills/clear``.
+         */
+        SkillsCleared: {
+            /** Message */
+            message: string;
+            /** Deleted */
+            deleted: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SkillsPublic
+         * @description ``GET /memory/skills``: a page and the total.
+         */
+        SkillsPublic: {
+            /** Skills */
+            skills: components["schemas"]["SkillPublic"][];
+            /** Total */
+            total: number;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * SmartSearchCreate
@@ -1035,6 +2145,127 @@ export interface components {
             mode: "raw" | "full" | "compact";
         };
         /**
+         * SmartSearchPublic
+         * @description ``POST /memory/smart-search``; ``compact`` leaves results, plan and state out.
+         */
+        SmartSearchPublic: {
+            /** Query */
+            query: string;
+            /**
+             * Mode
+             * @enum {string}
+             */
+            mode: "raw" | "full" | "compact";
+            /** Synthesized */
+            synthesized: boolean;
+            /** Background Context */
+            background_context: string;
+            /** Skill Reuse Plan */
+            skill_reuse_plan: {
+                [key: string]: unknown;
+            }[];
+            /** Provenance */
+            provenance: {
+                [key: string]: unknown;
+            }[];
+            /** Novelty Retrieved Context */
+            novelty_retrieved_context: string;
+            /** Kept Count */
+            kept_count: number;
+            /** Dropped Count */
+            dropped_count: number;
+            /** Total */
+            total: number;
+            /** Semantic Results */
+            semantic_results: {
+                [key: string]: unknown;
+            }[];
+            /** Graph Results */
+            graph_results: {
+                [key: string]: unknown;
+            }[];
+            /** Skill Results */
+            skill_results: {
+                [key: string]: unknown;
+            }[];
+            /** Usage Log Id */
+            usage_log_id: string | null;
+            /** Search Mode */
+            search_mode: string;
+            /** Timing Ms */
+            timing_ms: {
+                [key: string]: number;
+            };
+            /**
+             * Retrieval Plan
+             * @description absent in compact mode
+             */
+            retrieval_plan?: {
+                [key: string]: unknown;
+            };
+            /**
+             * Action State
+             * @description absent in compact mode
+             */
+            action_state?: {
+                [key: string]: unknown;
+            };
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SourceRefPublic
+         * @description The turns of one session a memory was derived from.
+         */
+        SourceRefPublic: {
+            /** Session Id */
+            session_id: string;
+            /** Turn Ids */
+            turn_ids: number[];
+            /** Turn Refs */
+            turn_refs: string[];
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SummaryPublic
+         * @description A rolling working-memory summary covering the turns before ``boundary_index``.
+         */
+        SummaryPublic: {
+            /** Boundary Index */
+            boundary_index: number;
+            /** Content */
+            content: string;
+            /** Token Count */
+            token_count: number;
+            /** Created At */
+            created_at: string;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * SynthesisPublic
+         * @description ``POST /memory/synthesize``: background context and what it was built from.
+         */
+        SynthesisPublic: {
+            /** Background Context */
+            background_context: string;
+            /** Skill Reuse Plan */
+            skill_reuse_plan: {
+                [key: string]: unknown;
+            }[];
+            /** Provenance */
+            provenance: {
+                [key: string]: unknown;
+            }[];
+            /** Kept Count */
+            kept_count: number;
+            /** Dropped Count */
+            dropped_count: number;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * SynthesizeCreate
          * @description Body of ``POST /memory/synthesize``.
          */
@@ -1053,6 +2284,20 @@ export interface components {
             skill_results?: {
                 [key: string]: unknown;
             }[];
+        };
+        /**
+         * TemporalPublic
+         * @description When a memory refers to and when it holds (ISO-8601 or null).
+         */
+        TemporalPublic: {
+            /** T Ref */
+            t_ref: string | null;
+            /** T Valid From */
+            t_valid_from: string | null;
+            /** T Valid To */
+            t_valid_to: string | null;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * TokenPublic
@@ -1126,8 +2371,41 @@ export interface components {
             } | null;
         };
         /**
+         * TurnPublic
+         * @description One stored turn (API.md §5); ``deleted`` mirrors ``compressed`` for older clients.
+         */
+        TurnPublic: {
+            /** Turn Index */
+            turn_index: number;
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "user" | "assistant";
+            /** Content */
+            content: string;
+            /** Speaker */
+            speaker: string | null;
+            /** Turn Id */
+            turn_id: string | null;
+            /** Metadata */
+            metadata: {
+                [key: string]: unknown;
+            } | null;
+            /** Token Count */
+            token_count: number;
+            /** Created At */
+            created_at: string;
+            /** Compressed */
+            compressed: boolean;
+            /** Deleted */
+            deleted: boolean;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
          * UserCreate
-         * @description Body of ``POST /auth/register``.
+         * @description Body of ``POST /auth/register``; the password is kept as typed (no trimming).
          */
         UserCreate: {
             /** Username */
@@ -1174,9 +2452,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": components["schemas"]["HealthPublic"];
                 };
             };
         };
@@ -1196,7 +2472,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["ReadinessPublic"];
+                };
+            };
+            /** @description A required dependency failed */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadinessPublic"];
                 };
             };
         };
@@ -1210,13 +2495,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description Prometheus text exposition format 0.0.4 */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "text/plain": string;
                 };
             };
         };
@@ -1307,6 +2592,39 @@ export interface operations {
             };
         };
     };
+    delete_me_auth_me_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AccountDelete"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccountDeleted"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_sessions_sessions_get: {
         parameters: {
             query?: {
@@ -1325,9 +2643,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SessionsPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1361,9 +2677,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SessionViewPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1396,9 +2710,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SessionDeleted"];
                 };
             };
             /** @description Validation Error */
@@ -1433,9 +2745,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SessionMetaPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1501,9 +2811,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SearchPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1536,9 +2844,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ConsolidationPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1569,9 +2875,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ConsolidationPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1604,9 +2908,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SmartSearchPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1639,9 +2941,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SynthesisPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1674,9 +2974,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ReasonPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1709,9 +3007,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["FeedbackPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1749,9 +3045,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["RecordsPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1782,9 +3076,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MemoryItemDetail"];
                 };
             };
             /** @description Validation Error */
@@ -1815,9 +3107,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["RecordsDeleted"];
                 };
             };
             /** @description Validation Error */
@@ -1850,9 +3140,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MemoryGraphPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1884,9 +3172,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["GraphSearchPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1915,9 +3201,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["GraphClearedPublic"];
                 };
             };
         };
@@ -1941,9 +3225,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SkillsPublic"];
                 };
             };
             /** @description Validation Error */
@@ -1972,9 +3254,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["SkillsCleared"];
                 };
             };
         };
@@ -1996,9 +3276,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["MessagePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2024,13 +3302,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Successful Response */
+            /** @description The caller's memory as JSON Lines (a file download), header first. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/x-ndjson": string;
                 };
             };
             /** @description Validation Error */
@@ -2053,7 +3331,16 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody?: never;
+        /** @description The JSON Lines file written by `GET /memory/export`, one JSON object per line. The first line must be the header (`"type": "header"`, `"format": "lycheemem.export"`, `"version": 1`); every later line has a `type` of `record`, `composite`, `skill`, `session`, `turn`, `summary` or `usage_log` and the fields the export wrote. Send it as `application/x-ndjson` (any content type is accepted; the body is read as UTF-8 lines). Ids are recomputed for the caller, so an export of one user imports into another. Lines that fail are reported in `errors` with their line number; the rest are imported. */
+        requestBody: {
+            content: {
+                /**
+                 * @example {"type":"header","format":"lycheemem.export","version":1,"exported_at":"2026-01-05T10:00:00.000Z","embedding_model":"wordllama","counts":{"records":1,"composites":0,"skills":0}}
+                 *     {"type":"record","record_id":"...","memory_type":"fact","semantic_text":"The user backs up Postgres nightly with pg_dump.", ...}
+                 */
+                "application/x-ndjson": string;
+            };
+        };
         responses: {
             /** @description Successful Response */
             200: {
@@ -2061,9 +3348,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ImportReportPublic"];
                 };
             };
             /** @description Validation Error */
@@ -2094,9 +3379,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["AllDeleted"];
                 };
             };
             /** @description Validation Error */
@@ -2129,9 +3412,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ChatCompletePublic"];
                 };
             };
             /** @description Validation Error */
@@ -2158,12 +3439,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description Server-sent events: one `data: <json>` frame per event (`step`, `token`, `answer`, then `done` or `error` last) and `: keep-alive` comments while waiting. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "text/event-stream": string;
+                };
             };
             /** @description Validation Error */
             422: {
@@ -2193,9 +3476,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["ConsolidationPublic"];
                 };
             };
             /** @description Validation Error */
@@ -2224,9 +3505,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["PipelineStatusPublic"];
                 };
             };
         };
@@ -2282,9 +3561,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["DocumentPublic"];
                 };
             };
             /** @description Validation Error */
@@ -2346,9 +3623,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["DocumentDeleted"];
                 };
             };
             /** @description Validation Error */
@@ -2375,13 +3650,14 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Successful Response */
+            /** @description The answer as JSON, or with `stream: true` server-sent events: one `data: <json>` frame per step, then `done` (the answer's fields) or `error`. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "application/json": components["schemas"]["AskPublic"];
+                    "text/event-stream": string;
                 };
             };
             /** @description Validation Error */

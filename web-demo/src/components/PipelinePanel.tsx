@@ -61,11 +61,11 @@ function Consolidation({ state }: { state: ConsolidationState }) {
           {phase === "done" && <Counts result={result} />}
           {phase === "skipped" && <p>Nothing new to remember{result.skipped_reason ? `: ${skipReason(result.skipped_reason)}.` : "."}</p>}
           {result.error && <div className="error">{result.error}</div>}
-          {result.steps.length > 0 && (
+          {(result.steps ?? []).length > 0 && (
             <details>
               <summary>Steps</summary>
               <ul className="compact">
-                {result.steps.map((step, position) => (
+                {(result.steps ?? []).map((step, position) => (
                   <li key={position}>
                     <code>{step.step}</code> {step.status}{" "}
                     <span className="muted">

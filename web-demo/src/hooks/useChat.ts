@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError } from "../api/client";
 import { getSession } from "../api/endpoints";
-import { STEP_NAMES } from "../api/models";
+import { STEP_NAMES, asFeedbackLabel } from "../api/models";
 import type { ChatEvent, DoneEvent, FeedbackLabel, PipelineTrace, SessionView, StepName, SynthesisProvenance, Turn } from "../api/models";
 import { streamChat } from "../api/sse";
 import { errorText } from "../format";
@@ -60,7 +60,7 @@ function fromTurn(turn: Turn, feedback: SessionView["feedback"]): Message {
     streaming: false,
     provenance: answer?.trace?.synthesizer?.provenance ?? [],
     usageLogId,
-    feedback: (usageLogId && feedback?.[usageLogId]) || null,
+    feedback: usageLogId ? asFeedbackLabel(feedback?.[usageLogId]) : null,
     mode: answer?.mode ?? null,
     failed: false,
   };

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from lycheemem.api.deps import ContextDep, UserCallerDep, client_address
+from lycheemem.api.responses import AccountDeleted
 from lycheemem.api.schemas import AccountDelete, LoginCreate, MePublic, TokenPublic, UserCreate
 from lycheemem.auth.users import Session, expires_iso
 from lycheemem.clock import format_ts
@@ -57,7 +58,7 @@ async def me(caller: UserCallerDep, ctx: ContextDep) -> MePublic:
     )
 
 
-@router.delete("/me")
+@router.delete("/me", response_model=AccountDeleted, response_model_exclude_unset=True)
 async def delete_me(body: AccountDelete, caller: UserCallerDep, ctx: ContextDep) -> dict[str, Any]:
     """Delete the account and everything it stored; its tokens stop working at once.
 

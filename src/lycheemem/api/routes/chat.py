@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from starlette.responses import StreamingResponse
 
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.responses import ChatCompletePublic
 from lycheemem.api.schemas import ChatRequest
-from lycheemem.api.sse import sse_response
+from lycheemem.api.sse import SSE_OPENAPI, EventStreamResponse, sse_response
 
 router = APIRouter(prefix="/chat", tags=["chat"])
 
@@ -18,7 +18,7 @@ def _trace_id(request: Request) -> str:
     return str(getattr(request.state, "trace_id", "") or "")
 
 
-@router.post("/complete")
+@router.post("/complete", response_model=ChatCompletePublic, response_model_exclude_unset=True)
 async def chat_complete(
     body: ChatRequest, request: Request, caller: CallerDep, ctx: ContextDep
 ) -> dict[str, Any]:
@@ -31,10 +31,10 @@ async def chat_complete(
     )
 
 
-@router.post("", response_class=StreamingResponse)
+@router.post("", response_class=EventStreamResponse, responses=SSE_OPENAPI)
 async def chat_stream(
     body: ChatRequest, request: Request, caller: CallerDep, ctx: ContextDep
-) -> StreamingResponse:
+) -> EventStreamResponse:
     """Run one chat turn and stream its events as SSE ``data:`` frames.
 
     The turn runs server-side: a client disconnect still stores the answer and

@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.responses import GraphClearedPublic, GraphSearchPublic, MemoryGraphPublic
 from lycheemem.errors import ValidationFailed
 
 router = APIRouter(prefix="/memory/graph", tags=["graph"])
 
 
-@router.get("")
+@router.get("", response_model=MemoryGraphPublic, response_model_exclude_unset=True)
 async def graph(
     caller: CallerDep,
     ctx: ContextDep,
@@ -26,7 +27,7 @@ async def graph(
     )
 
 
-@router.get("/search")
+@router.get("/search", response_model=GraphSearchPublic, response_model_exclude_unset=True)
 async def graph_search(
     caller: CallerDep,
     ctx: ContextDep,
@@ -40,7 +41,7 @@ async def graph_search(
     return await ctx.manage.graph_search(user_id=caller.user_id, q=text, top_k=top_k)
 
 
-@router.delete("/clear")
+@router.delete("/clear", response_model=GraphClearedPublic, response_model_exclude_unset=True)
 async def clear_graph(caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """Delete the caller's records, composites and usage logs (not skills or sessions)."""
     cleared = await ctx.manage.clear_graph(user_id=caller.user_id)

@@ -7,6 +7,14 @@ from typing import Any
 from fastapi import APIRouter
 
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.responses import (
+    ConsolidationPublic,
+    FeedbackPublic,
+    ReasonPublic,
+    SearchPublic,
+    SmartSearchPublic,
+    SynthesisPublic,
+)
 from lycheemem.api.routes.sessions import SessionPath
 from lycheemem.api.schemas import (
     ConsolidateCreate,
@@ -46,7 +54,7 @@ async def append_turn(body: TurnCreate, caller: CallerDep, ctx: ContextDep) -> T
     )
 
 
-@router.post("/search")
+@router.post("/search", response_model=SearchPublic, response_model_exclude_unset=True)
 async def search(body: SearchCreate, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """Unified retrieval over the caller's semantic memory and skills."""
     outcome = await ctx.service.search(
@@ -61,7 +69,7 @@ async def search(body: SearchCreate, caller: CallerDep, ctx: ContextDep) -> dict
     return search_response(outcome)
 
 
-@router.post("/consolidate")
+@router.post("/consolidate", response_model=ConsolidationPublic, response_model_exclude_unset=True)
 async def consolidate(
     body: ConsolidateCreate, caller: CallerDep, ctx: ContextDep
 ) -> dict[str, Any]:
@@ -75,7 +83,11 @@ async def consolidate(
     )
 
 
-@router.post("/consolidate/{session_id}")
+@router.post(
+    "/consolidate/{session_id}",
+    response_model=ConsolidationPublic,
+    response_model_exclude_unset=True,
+)
 async def consolidate_legacy(
     session_id: SessionPath, caller: CallerDep, ctx: ContextDep
 ) -> dict[str, Any]:
@@ -90,7 +102,7 @@ async def consolidate_legacy(
     return result
 
 
-@router.post("/smart-search")
+@router.post("/smart-search", response_model=SmartSearchPublic, response_model_exclude_unset=True)
 async def smart_search(
     body: SmartSearchCreate, caller: CallerDep, ctx: ContextDep
 ) -> dict[str, Any]:
@@ -108,7 +120,7 @@ async def smart_search(
     )
 
 
-@router.post("/synthesize")
+@router.post("/synthesize", response_model=SynthesisPublic, response_model_exclude_unset=True)
 async def synthesize(body: SynthesizeCreate, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """Fuse client-supplied retrieval results into background context."""
     return await ctx.service.synthesize(
@@ -120,7 +132,7 @@ async def synthesize(body: SynthesizeCreate, caller: CallerDep, ctx: ContextDep)
     )
 
 
-@router.post("/reason")
+@router.post("/reason", response_model=ReasonPublic, response_model_exclude_unset=True)
 async def reason(body: ReasonCreate, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """Run the reasoning stage over a context the client prepared."""
     return await ctx.service.reason(
@@ -134,7 +146,7 @@ async def reason(body: ReasonCreate, caller: CallerDep, ctx: ContextDep) -> dict
     )
 
 
-@router.post("/feedback")
+@router.post("/feedback", response_model=FeedbackPublic, response_model_exclude_unset=True)
 async def feedback(body: FeedbackCreate, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """Explicit outcome feedback on a retrieval."""
     return await ctx.service.feedback(

@@ -5,21 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from lycheemem import __version__
+from lycheemem.api.responses import HealthPublic, ReadinessPublic
 from lycheemem.errors import Forbidden
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/health")
+@router.get("/health", response_model=HealthPublic)
 async def health() -> dict[str, str]:
     """Cheap liveness check: 200 while the process runs."""
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready")
+@router.get(
+    "/ready",
+    response_model=ReadinessPublic,
+    responses={503: {"model": ReadinessPublic, "description": "A required dependency failed"}},
+)
 async def ready(request: Request) -> JSONResponse:
     """Readiness: every dependency checked; 503 when any required one fails."""
     ctx = getattr(request.app.state, "ctx", None)
@@ -31,7 +36,11 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=503 if failed else 200)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text exposition format 0.0.4"}},
+)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics; bearer ``LYCHEEMEM_METRICS_TOKEN`` required when set."""
     ctx = request.app.state.ctx

@@ -8,12 +8,15 @@ from fastapi import APIRouter, Query
 
 from lycheemem import __version__
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.responses import ConsolidationPublic, PipelineStatusPublic
 from lycheemem.api.schemas import SESSION_ID_PATTERN
 
 router = APIRouter(prefix="/pipeline", tags=["pipeline"])
 
 
-@router.get("/last-consolidation")
+@router.get(
+    "/last-consolidation", response_model=ConsolidationPublic, response_model_exclude_unset=True
+)
 async def last_consolidation(
     caller: CallerDep,
     ctx: ContextDep,
@@ -23,7 +26,7 @@ async def last_consolidation(
     return await ctx.service.last_consolidation(user_id=caller.user_id, session_id=session_id)
 
 
-@router.get("/status")
+@router.get("/status", response_model=PipelineStatusPublic, response_model_exclude_unset=True)
 async def status(caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """The caller's memory counts and jobs, plus the server's mode and models."""
     counts = await ctx.manage.status_counts(user_id=caller.user_id)

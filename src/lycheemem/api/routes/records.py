@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.responses import MemoryItemDetail, RecordsDeleted, RecordsPublic
 from lycheemem.api.schemas import SESSION_ID_PATTERN, Offset
 
 router = APIRouter(prefix="/memory", tags=["records"])
@@ -14,7 +15,7 @@ router = APIRouter(prefix="/memory", tags=["records"])
 ItemIdPath = Annotated[str, Path(min_length=1, max_length=128)]
 
 
-@router.get("/records")
+@router.get("/records", response_model=RecordsPublic, response_model_exclude_unset=True)
 async def list_records(
     caller: CallerDep,
     ctx: ContextDep,
@@ -42,13 +43,17 @@ async def list_records(
     return {"items": page.items, "total": page.total, "offset": offset, "limit": limit}
 
 
-@router.get("/records/{item_id}")
+@router.get(
+    "/records/{item_id}", response_model=MemoryItemDetail, response_model_exclude_unset=True
+)
 async def get_record(item_id: ItemIdPath, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """One record or composite with its parents, children and history."""
     return await ctx.manage.get_item(user_id=caller.user_id, item_id=item_id)
 
 
-@router.delete("/records/{item_id}")
+@router.delete(
+    "/records/{item_id}", response_model=RecordsDeleted, response_model_exclude_unset=True
+)
 async def delete_record(item_id: ItemIdPath, caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """Hard-delete an item, its vectors and every composite that contains it."""
     deleted = await ctx.manage.delete_item(user_id=caller.user_id, item_id=item_id)

@@ -7,6 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.responses import (
+    SessionDeleted,
+    SessionMetaPublic,
+    SessionsPublic,
+    SessionViewPublic,
+)
 from lycheemem.api.schemas import SESSION_ID_PATTERN, Offset, SessionMetaUpdate
 from lycheemem.domain.models import Summary, Turn
 
@@ -41,7 +47,7 @@ def summary_public(summary: Summary) -> dict[str, Any]:
     }
 
 
-@router.get("/sessions")
+@router.get("/sessions", response_model=SessionsPublic, response_model_exclude_unset=True)
 async def list_sessions(
     caller: CallerDep,
     ctx: ContextDep,
@@ -72,7 +78,11 @@ async def list_sessions(
     return {"sessions": sessions, "total": total}
 
 
-@router.get("/memory/session/{session_id}")
+@router.get(
+    "/memory/session/{session_id}",
+    response_model=SessionViewPublic,
+    response_model_exclude_unset=True,
+)
 async def get_session(
     session_id: SessionPath,
     caller: CallerDep,
@@ -99,7 +109,9 @@ async def get_session(
     }
 
 
-@router.delete("/memory/session/{session_id}")
+@router.delete(
+    "/memory/session/{session_id}", response_model=SessionDeleted, response_model_exclude_unset=True
+)
 async def delete_session(
     session_id: SessionPath,
     caller: CallerDep,
@@ -118,7 +130,11 @@ async def delete_session(
     }
 
 
-@router.patch("/memory/session/{session_id}/meta")
+@router.patch(
+    "/memory/session/{session_id}/meta",
+    response_model=SessionMetaPublic,
+    response_model_exclude_unset=True,
+)
 async def update_session_meta(
     session_id: SessionPath, body: SessionMetaUpdate, caller: CallerDep, ctx: ContextDep
 ) -> dict[str, Any]:

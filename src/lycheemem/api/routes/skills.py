@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.responses import MessagePublic, SkillsCleared, SkillsPublic
 from lycheemem.api.schemas import Offset
 from lycheemem.services.presenters import skill_public
 
 router = APIRouter(prefix="/memory/skills", tags=["skills"])
 
 
-@router.get("")
+@router.get("", response_model=SkillsPublic, response_model_exclude_unset=True)
 async def list_skills(
     caller: CallerDep,
     ctx: ContextDep,
@@ -29,14 +30,14 @@ async def list_skills(
 
 
 # Declared before "/{skill_id}" so "clear" is never taken for a skill id.
-@router.delete("/clear")
+@router.delete("/clear", response_model=SkillsCleared, response_model_exclude_unset=True)
 async def clear_skills(caller: CallerDep, ctx: ContextDep) -> dict[str, Any]:
     """Delete every skill of the caller."""
     deleted = await ctx.manage.clear_skills(user_id=caller.user_id)
     return {"message": f"{deleted} skills deleted", "deleted": deleted}
 
 
-@router.delete("/{skill_id}")
+@router.delete("/{skill_id}", response_model=MessagePublic, response_model_exclude_unset=True)
 async def delete_skill(
     skill_id: Annotated[str, Path(min_length=1, max_length=128)],
     caller: CallerDep,

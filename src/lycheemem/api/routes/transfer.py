@@ -8,12 +8,22 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from lycheemem.api.deps import CallerDep, ContextDep
+from lycheemem.api.responses import AllDeleted, ImportReportPublic
 from lycheemem.errors import BadRequest
 
 router = APIRouter(prefix="/memory", tags=["transfer"])
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The caller's memory as JSON Lines (a file download), header first.",
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def export_memory(
     caller: CallerDep,
     ctx: ContextDep,
@@ -67,7 +77,12 @@ _IMPORT_OPENAPI = {
 }
 
 
-@router.post("/import", openapi_extra=_IMPORT_OPENAPI)
+@router.post(
+    "/import",
+    openapi_extra=_IMPORT_OPENAPI,
+    response_model=ImportReportPublic,
+    response_model_exclude_unset=True,
+)
 async def import_memory(
     request: Request,
     caller: CallerDep,
@@ -87,7 +102,7 @@ async def import_memory(
     return report.as_dict()
 
 
-@router.delete("/all")
+@router.delete("/all", response_model=AllDeleted, response_model_exclude_unset=True)
 async def delete_all(caller: CallerDep, ctx: ContextDep, confirm: bool = False) -> dict[str, Any]:
     """Delete everything in the caller's namespace; requires ``confirm=true``."""
     if not confirm:

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import re
 
+from lycheemem.domain.models import Turn
+
 __all__ = [
     "drop_tautology",
+    "speaker_of",
+    "strip_speaker_prefix",
     "fold_answer",
     "indirect_question",
     "is_elliptical",
@@ -358,3 +362,22 @@ def resolve_it(sentence: str, topic: str | None) -> str:
         rest = " is" + rest[2:]
     subject = topic[:1].upper() + topic[1:]
     return subject + rest
+
+
+def speaker_of(turn: Turn) -> str | None:
+    """The turn's speaker: its ``speaker`` field, else ``metadata["speaker"]``."""
+    if turn.speaker:
+        return turn.speaker
+    meta = turn.metadata or {}
+    value = meta.get("speaker")
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def strip_speaker_prefix(content: str, speaker: str | None) -> str:
+    """``content`` without a leading ``"<speaker>: "`` naming this speaker."""
+    if not speaker:
+        return content
+    m = re.match(r"^\s*([^:\n]{1,60}):\s*", content)
+    if m and m.group(1).strip().casefold() == speaker.strip().casefold():
+        return content[m.end() :]
+    return content
