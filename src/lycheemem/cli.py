@@ -1,6 +1,7 @@
 """Command line: ``lycheemem [serve|reindex|migrate|vllm-serve|openapi|version]``.
 
 ``python main.py`` runs the same commands.
+
 Configuration mistakes end the process with one line on stderr and exit code 2, never a
 traceback: invalid settings, an unusable data directory, a port already in use.
 """
