@@ -357,6 +357,14 @@ class AppContext:
         auth = getattr(self, "auth", None)
         if auth is not None:
             auth.close()
+        self._close_own_embedder()
+
+    def _close_own_embedder(self) -> None:
+        # Only the embedder this context built: an override belongs to the caller.
+        embedder = getattr(self, "embedder", None)
+        close = getattr(getattr(embedder, "inner", None), "close", None)
+        if self.embedder_override is None and close is not None:
+            close()
 
     async def readiness_checks(self) -> dict[str, str]:
         """The ``/ready`` checks (API.md §9)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,12 +55,7 @@ class WordLlamaEmbedder:
 
     def load(self) -> None:
         """Load the bundled weights (blocking; call from a worker thread at startup)."""
-        import wordllama
-        from wordllama import WordLlama
-
-        package_dir = Path(wordllama.__file__).parent
-        trunc = None if self.dim == 256 else self.dim
-        self._model = WordLlama.load(cache_dir=package_dir, disable_download=True, trunc_dim=trunc)
+        self._model = _bundled_model(self.dim)
 
     def _embed_sync(self, texts: list[str]) -> np.ndarray:
         if self._model is None:
@@ -95,3 +91,19 @@ class WordLlamaEmbedder:
         """Stop the worker threads."""
         self._executor.shutdown(wait=False)
         self._bulk_executor.shutdown(wait=False)
+
+
+@functools.lru_cache(maxsize=len(_ALLOWED_DIMS))
+def _bundled_model(dim: int) -> Any:
+    """The wheel's WordLlama model truncated to ``dim``, loaded once per process.
+
+    The model is read-only after loading, so every embedder of the process (the app's,
+    the long-document slice's, each app a test opens) shares one copy (~70 MB) instead
+    of keeping its own.
+    """
+    import wordllama
+    from wordllama import WordLlama
+
+    package_dir = Path(wordllama.__file__).parent
+    trunc = None if dim == 256 else dim
+    return WordLlama.load(cache_dir=package_dir, disable_download=True, trunc_dim=trunc)
