@@ -94,3 +94,32 @@ async def test_index_sources_page_every_tenant_in_order(backend: Backend) -> Non
     assert await maintenance.existing_ids("skills", [a.skill, "missing"]) == {a.skill}
     with pytest.raises(ValueError, match="sessions"):
         await maintenance.index_sources("sessions", after=0, limit=1, unindexed_only=True)
+
+
+async def test_repair_writes_vectors_in_groups_not_per_page(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lycheemem.consolidation import reconcile as module
+
+    await seed(backend, "alice", index=False)
+    monkeypatch.setattr(module, "WRITE_ROWS", 4)
+    upserts: list[int] = []
+    real_upsert = backend.vectors.upsert
+
+    async def counting_upsert(table: str, rows: list[VectorRow]) -> None:
+        if table == "memory_records":
+            upserts.append(len(rows))
+        await real_upsert(table, rows)
+
+    monkeypatch.setattr(backend.vectors, "upsert", counting_upsert)
+    written = await module.repair_unindexed(
+        backend.maintenance, backend.vectors, HashingEmbedder(DIM), batch_size=1
+    )
+    assert sum(upserts) == 5 and upserts == [4, 1]  # five pages of one row, two writes
+    assert written >= 5
+    assert (
+        await backend.maintenance.index_sources(
+            "memory_records", after=0, limit=10, unindexed_only=True
+        )
+        == []
+    )
