@@ -18,6 +18,10 @@ from memory_support import (
     user_id_of,
 )
 
+# Reaches into the embedded SQLite file to plant rows; the routes it proves are the same
+# code on PostgreSQL (covered by the storage contract suites there).
+pytestmark = pytest.mark.embedded_only
+
 
 def _graph(client: TestClient, headers: dict[str, str] | None = None, **params: Any) -> dict:
     response = client.get("/memory/graph", params=params, headers=headers or {})

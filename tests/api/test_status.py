@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from memory_support import (
     RELEASE_STEPS,
@@ -18,6 +19,10 @@ from memory_support import (
 
 from lycheemem import __version__
 from lycheemem.domain.models import SourceRef
+
+# Reaches into the embedded SQLite file to plant rows; the routes it proves are the same
+# code on PostgreSQL (covered by the storage contract suites there).
+pytestmark = pytest.mark.embedded_only
 
 ZERO_COUNTS = {
     "session_count": 0,
