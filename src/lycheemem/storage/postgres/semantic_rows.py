@@ -1,0 +1,352 @@
+"""Rows of the PostgreSQL semantic tables: records, composites and skills to rows and back,
+and the writes that keep their tag, member and session rows in step (migration 0004).
+
+Values are those of ``storage.sqlite.records``/``skills`` (the same FTS documents, event
+bounds and tag normalisation), so both backends index and rank the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from lycheemem.domain.models import CompositeRecord, MemoryRecord, Skill, SourceRef, Temporal
+from lycheemem.domain.text.terms import fts_document, fts_owner
+from lycheemem.storage.postgres.database import Conn
+from lycheemem.storage.sqlite.records import TAG_COLUMNS, event_bounds
+
+__all__ = [
+    "COMPOSITE_COLUMNS",
+    "RECORD_COLUMNS",
+    "SKILL_COLUMNS",
+    "composite_from_row",
+    "fetch_by_ids",
+    "insert_composite",
+    "record_from_row",
+    "save_record",
+    "save_skill",
+    "skill_from_row",
+]
+
+_TAG_KIND = {
+    "task_tags": "task",
+    "tool_tags": "tool",
+    "constraint_tags": "constraint",
+    "failure_tags": "failure",
+    "affordance_tags": "affordance",
+}
+
+
+def _sources(sources: Sequence[SourceRef]) -> Jsonb:
+    return Jsonb([source.as_dict() for source in sources])
+
+
+def _sources_from(value: Any) -> list[SourceRef]:
+    return [
+        SourceRef(s["session_id"], list(s.get("turn_ids", [])), list(s.get("turn_refs", [])))
+        for s in value or []
+    ]
+
+
+def _tags_text(item: MemoryRecord | CompositeRecord) -> str:
+    values: list[str] = []
+    for column in TAG_COLUMNS:
+        values.extend(getattr(item, column))
+    return fts_document(" ".join(values))
+
+
+def _fts_text(item: MemoryRecord | CompositeRecord) -> str:
+    return fts_document(item.semantic_text, item.normalized_text, " ".join(item.entities))
+
+
+def _shared(item: MemoryRecord | CompositeRecord) -> dict[str, Any]:
+    """Columns records and composites have in common."""
+    start, end = event_bounds(item.temporal, item.created_at)
+    t = item.temporal
+    return {
+        "user_id": item.user_id,
+        "memory_type": item.memory_type,
+        "semantic_text": item.semantic_text,
+        "normalized_text": item.normalized_text,
+        "entities": Jsonb(item.entities),
+        "t_ref": t.t_ref,
+        "t_valid_from": t.t_valid_from,
+        "t_valid_to": t.t_valid_to,
+        **{c: Jsonb(list(getattr(item, c))) for c in TAG_COLUMNS},
+        "confidence": item.confidence,
+        "sources": _sources(item.sources),
+        "created_at": item.created_at,
+        "updated_at": item.updated_at,
+        "retrieval_count": item.retrieval_count,
+        "retrieval_hit_count": item.retrieval_hit_count,
+        "action_success_count": item.action_success_count,
+        "action_fail_count": item.action_fail_count,
+        "last_retrieved_at": item.last_retrieved_at,
+        "expired": item.expired,
+        "expired_at": item.expired_at,
+        "expired_reason": item.expired_reason,
+        "event_start": start,
+        "event_end": end,
+        "fts_text": _fts_text(item),
+        "fts_tags": _tags_text(item),
+        "fts_owner": fts_owner(item.user_id),
+        "indexed": False,
+    }
+
+
+def _record_values(record: MemoryRecord) -> dict[str, Any]:
+    return {
+        "record_id": record.record_id,
+        **_shared(record),
+        "source_role": record.source_role,
+        "source_session_id": record.source_session_id,
+        "source_turn_ids": Jsonb(record.source_turn_ids),
+        "source_turn_refs": Jsonb(record.source_turn_refs),
+        "version": record.version,
+        "history": Jsonb(record.history),
+        "superseded_by": record.superseded_by,
+    }
+
+
+def _composite_values(composite: CompositeRecord) -> dict[str, Any]:
+    return {
+        "composite_id": composite.composite_id,
+        **_shared(composite),
+        "source_record_ids": Jsonb(composite.source_record_ids),
+        "child_composite_ids": Jsonb(composite.child_composite_ids),
+        "level": composite.level,
+        "synthesis_reason": composite.synthesis_reason,
+    }
+
+
+_SHARED_COLUMNS = (
+    "user_id, memory_type, semantic_text, normalized_text, entities, t_ref, t_valid_from,"
+    f" t_valid_to, {', '.join(TAG_COLUMNS)}, confidence, sources, created_at, updated_at,"
+    " retrieval_count, retrieval_hit_count, action_success_count, action_fail_count,"
+    " last_retrieved_at, expired, expired_at, expired_reason, event_start, event_end,"
+    " fts_text, fts_tags"
+)
+RECORD_COLUMNS = (
+    f"record_id, {_SHARED_COLUMNS}, source_role, source_session_id, source_turn_ids,"
+    " source_turn_refs, version, history, superseded_by"
+)
+"""The columns ``record_from_row`` reads, plus ``fts_text``/``fts_tags``."""
+COMPOSITE_COLUMNS = (
+    f"composite_id, {_SHARED_COLUMNS}, source_record_ids, child_composite_ids, level,"
+    " synthesis_reason"
+)
+"""The columns ``composite_from_row`` reads, plus ``fts_text``/``fts_tags``."""
+SKILL_COLUMNS = (
+    "skill_id, user_id, intent, doc_markdown, conditions, metadata, success_count, fail_count,"
+    " usage_count, last_used, source_session_id, source_turn_ids, created_at, updated_at"
+)
+"""The columns ``skill_from_row`` reads."""
+
+
+def _temporal(row: dict[str, Any]) -> Temporal:
+    return Temporal(row["t_ref"], row["t_valid_from"], row["t_valid_to"])
+
+
+def record_from_row(row: dict[str, Any]) -> MemoryRecord:
+    """Rebuild a ``MemoryRecord`` from its row."""
+    return MemoryRecord(
+        record_id=row["record_id"],
+        user_id=row["user_id"],
+        memory_type=row["memory_type"],
+        semantic_text=row["semantic_text"],
+        normalized_text=row["normalized_text"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        entities=list(row["entities"]),
+        temporal=_temporal(row),
+        **{c: list(row[c]) for c in TAG_COLUMNS},
+        confidence=row["confidence"],
+        source_role=row["source_role"],
+        source_session_id=row["source_session_id"],
+        source_turn_ids=list(row["source_turn_ids"]),
+        source_turn_refs=list(row["source_turn_refs"]),
+        sources=_sources_from(row["sources"]),
+        version=row["version"],
+        history=list(row["history"]),
+        retrieval_count=row["retrieval_count"],
+        retrieval_hit_count=row["retrieval_hit_count"],
+        action_success_count=row["action_success_count"],
+        action_fail_count=row["action_fail_count"],
+        last_retrieved_at=row["last_retrieved_at"],
+        expired=bool(row["expired"]),
+        expired_at=row["expired_at"],
+        expired_reason=row["expired_reason"],
+        superseded_by=row["superseded_by"],
+    )
+
+
+def composite_from_row(row: dict[str, Any]) -> CompositeRecord:
+    """Rebuild a ``CompositeRecord`` from its row."""
+    return CompositeRecord(
+        composite_id=row["composite_id"],
+        user_id=row["user_id"],
+        memory_type=row["memory_type"],
+        semantic_text=row["semantic_text"],
+        normalized_text=row["normalized_text"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        source_record_ids=list(row["source_record_ids"]),
+        child_composite_ids=list(row["child_composite_ids"]),
+        level=row["level"],
+        synthesis_reason=row["synthesis_reason"],
+        entities=list(row["entities"]),
+        temporal=_temporal(row),
+        **{c: list(row[c]) for c in TAG_COLUMNS},
+        confidence=row["confidence"],
+        sources=_sources_from(row["sources"]),
+        retrieval_count=row["retrieval_count"],
+        retrieval_hit_count=row["retrieval_hit_count"],
+        action_success_count=row["action_success_count"],
+        action_fail_count=row["action_fail_count"],
+        last_retrieved_at=row["last_retrieved_at"],
+        expired=bool(row["expired"]),
+        expired_at=row["expired_at"],
+        expired_reason=row["expired_reason"],
+    )
+
+
+def skill_from_row(row: dict[str, Any]) -> Skill:
+    """Rebuild a ``Skill`` from its row."""
+    return Skill(
+        skill_id=row["skill_id"],
+        user_id=row["user_id"],
+        intent=row["intent"],
+        doc_markdown=row["doc_markdown"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        conditions=row["conditions"],
+        metadata=dict(row["metadata"] or {}),
+        success_count=row["success_count"],
+        fail_count=row["fail_count"],
+        usage_count=row["usage_count"],
+        last_used=row["last_used"],
+        source_session_id=row["source_session_id"],
+        source_turn_ids=list(row["source_turn_ids"]),
+    )
+
+
+async def _upsert(conn: Conn, table: str, key: str, values: dict[str, Any]) -> None:
+    """Insert ``values`` or replace every column of the row with the same ``key``.
+
+    Column names come from this module's fixed dictionaries, never from input.
+    """
+    columns = list(values)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
+    await conn.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}",
+        list(values.values()),
+    )
+
+
+async def _write_tags(conn: Conn, item: MemoryRecord | CompositeRecord, kind: str) -> None:
+    await conn.execute(
+        "DELETE FROM memory_tags WHERE user_id = %s AND item_id = %s", (item.user_id, item.item_id)
+    )
+    rows: set[tuple[str, str, str, str, str]] = set()
+    for column in TAG_COLUMNS:
+        for tag in getattr(item, column):
+            value = " ".join(tag.casefold().split())
+            if value:
+                rows.add((item.user_id, item.item_id, kind, _TAG_KIND[column], value))
+    for entity in item.entities:
+        value = " ".join(entity.casefold().split())
+        if value:
+            rows.add((item.user_id, item.item_id, kind, "entity", value))
+    if rows:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO memory_tags (user_id, item_id, item_kind, tag_kind, tag)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                sorted(rows),
+            )
+
+
+async def _write_item_sessions(
+    conn: Conn, user_id: str, item_id: str, sources: Sequence[SourceRef]
+) -> None:
+    if not sources:
+        return
+    await conn.execute(
+        "INSERT INTO item_sessions (user_id, session_id, item_id)"
+        " SELECT %s, s, %s FROM unnest(%s::text[]) AS s ON CONFLICT DO NOTHING",
+        (user_id, item_id, [source.session_id for source in sources]),
+    )
+
+
+async def save_record(conn: Conn, record: MemoryRecord) -> None:
+    """Insert or fully replace ``record`` with its tag and session rows (``indexed`` false)."""
+    await _upsert(conn, "memory_records", "record_id", _record_values(record))
+    await _write_tags(conn, record, "record")
+    await _write_item_sessions(conn, record.user_id, record.record_id, record.sources)
+
+
+async def insert_composite(
+    conn: Conn, composite: CompositeRecord, direct_record_ids: Sequence[str]
+) -> None:
+    """Insert or replace ``composite`` with its member rows (leaf records + child composites)."""
+    await _upsert(conn, "composite_records", "composite_id", _composite_values(composite))
+    user, cid = composite.user_id, composite.composite_id
+    await conn.execute(
+        "DELETE FROM composite_members WHERE user_id = %s AND composite_id = %s", (user, cid)
+    )
+    direct = set(direct_record_ids)
+    members = {rid: ("record", rid in direct) for rid in composite.source_record_ids}
+    members.update({child: ("composite", True) for child in composite.child_composite_ids})
+    if members:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO composite_members (user_id, composite_id, member_id, member_kind,"
+                " direct) VALUES (%s, %s, %s, %s, %s)",
+                [(user, cid, mid, kind, flag) for mid, (kind, flag) in members.items()],
+            )
+    await _write_tags(conn, composite, "composite")
+    await _write_item_sessions(conn, user, cid, composite.sources)
+
+
+async def save_skill(conn: Conn, skill: Skill) -> None:
+    """Insert or replace ``skill`` (``indexed`` false until its vector is written)."""
+    await _upsert(
+        conn,
+        "skills",
+        "skill_id",
+        {
+            "skill_id": skill.skill_id,
+            "user_id": skill.user_id,
+            "intent": skill.intent,
+            "doc_markdown": skill.doc_markdown,
+            "conditions": skill.conditions,
+            "metadata": Jsonb(skill.metadata),
+            "success_count": skill.success_count,
+            "fail_count": skill.fail_count,
+            "usage_count": skill.usage_count,
+            "last_used": skill.last_used,
+            "source_session_id": skill.source_session_id,
+            "source_turn_ids": Jsonb(skill.source_turn_ids),
+            "created_at": skill.created_at,
+            "updated_at": skill.updated_at,
+            "fts_text": fts_document(skill.intent, skill.doc_markdown, skill.conditions),
+            "fts_owner": fts_owner(skill.user_id),
+            "indexed": False,
+        },
+    )
+
+
+async def fetch_by_ids(
+    conn: Conn, table: str, id_column: str, columns: str, user_id: str, ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """``columns`` of the caller's rows of ``table`` whose ``id_column`` is among ``ids``."""
+    if not ids:
+        return []
+    cur = await conn.execute(
+        f"SELECT {columns} FROM {table} WHERE user_id = %s AND {id_column} = ANY(%s)",
+        (user_id, list(ids)),
+    )
+    return list(await cur.fetchall())
