@@ -72,16 +72,7 @@ def anyio_backend() -> str:
 
 
 # The suites that prove features run once per storage backend (README "Scaling out").
-BOTH_BACKENDS: tuple[str, ...] = ()  # enabled once every store exists on PostgreSQL
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Register the marker of tests that run on the embedded backend only."""
-    config.addinivalue_line(
-        "markers",
-        "embedded_only(reason): the test reaches into the embedded SQLite/LanceDB files or a "
-        "feature that exists only there; it is not repeated on PostgreSQL",
-    )
+BOTH_BACKENDS = ("api", "mcp", "security")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -64,10 +64,16 @@ def pg_template(pg_server: Any) -> str:
     return name
 
 
-def migrated_database(server: Any, template: str) -> str:
-    """A new database copied from ``template`` (migrations already applied); its URL."""
+def migrated_database(
+    server: Any, template: str, request: pytest.FixtureRequest | None = None
+) -> str:
+    """A new database copied from ``template`` (migrations already applied); its URL.
+    With ``request`` it is dropped when the requesting fixture or test ends, so hundreds of
+    test databases do not pile up on disk."""
     name = f"t_{uuid.uuid4().hex[:16]}"
     server.psql(f"CREATE DATABASE {name} TEMPLATE {template};")
+    if request is not None:
+        request.addfinalizer(lambda: server.psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE);"))
     return database_url(server, name)
 
 
@@ -82,4 +88,5 @@ def backend_overrides(request: pytest.FixtureRequest, backend: str) -> dict[str,
     if backend != "postgres":
         return {}
     server = request.getfixturevalue("pg_server")
-    return {"database_url": migrated_database(server, request.getfixturevalue("pg_template"))}
+    template = request.getfixturevalue("pg_template")
+    return {"database_url": migrated_database(server, template, request)}

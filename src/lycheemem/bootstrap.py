@@ -13,10 +13,9 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from lycheemem.auth.passwords import HashingPool
 from lycheemem.auth.ratelimit import LoginRateLimiter
@@ -27,12 +26,14 @@ from lycheemem.chat.state import ChatMemory
 from lycheemem.clock import Clock
 from lycheemem.config import Settings
 from lycheemem.consolidation.consolidator import ConsolidationSettings, Consolidator
+from lycheemem.consolidation.reconcile import reconcile, repair_unindexed
 from lycheemem.consolidation.worker import JobWorker
 from lycheemem.domain.locks import SessionLocks
 from lycheemem.domain.ports import (
     LLM,
     CatalogStore,
     Embedder,
+    IndexMaintenance,
     JobStore,
     SemanticStore,
     SessionStore,
@@ -61,12 +62,15 @@ from lycheemem.storage.permissions import secure_data_dir
 from lycheemem.storage.postgres.database import PgDatabase
 from lycheemem.storage.postgres.jobs import PgJobStore
 from lycheemem.storage.postgres.meta import check_model_guard, shared_secret
+from lycheemem.storage.postgres.semantic import PgSemanticStore
 from lycheemem.storage.postgres.sessions import PgSessionStore
+from lycheemem.storage.postgres.usage import PgUsageStore
 from lycheemem.storage.postgres.users import PgUserStore
-from lycheemem.storage.reconcile import reconcile, repair_unindexed
+from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
+from lycheemem.storage.sqlite.maintenance import SqliteIndexMaintenance
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
@@ -160,12 +164,25 @@ class Storage:
     secret: str
     sqlite: Database | None
     probes: dict[str, ProbeFn]
-    reconcile: Callable[[], Awaitable[object]]
-    repair: Callable[[], Awaitable[int]]
+    # The row side of reconciliation (every tenant); None where the backend has none yet.
+    index_rows: IndexMaintenance | None
     longdoc: Callable[[Any, TokenCounter], Any]
     schema_version: Callable[[], int]
     queue_depth: Callable[[], int]
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def repair(self, embedder: Embedder, batch_size: int) -> int:
+        """Write the vectors of rows a crash left without them; returns how many."""
+        if self.index_rows is None:
+            return 0
+        return await repair_unindexed(
+            self.index_rows, self.vectors, embedder, batch_size=batch_size
+        )
+
+    async def reconcile(self, embedder: Embedder, batch_size: int) -> None:
+        """Repair unindexed rows and delete vectors whose row is gone."""
+        if self.index_rows is not None:
+            await reconcile(self.index_rows, self.vectors, embedder, batch_size=batch_size)
 
     async def close(self) -> None:
         """Close what was opened, last opened first; safe to call twice."""
@@ -265,8 +282,7 @@ async def _open_embedded(
         secret=load_or_create_secret(settings.jwt_secret, settings.data_dir),
         sqlite=db,
         probes={"sqlite": _sqlite_probe(db), "lancedb": vectors.ping},
-        reconcile=partial(reconcile, db, vectors, embedder, batch_size=batch),
-        repair=partial(repair_unindexed, db, vectors, embedder, batch_size=batch),
+        index_rows=SqliteIndexMaintenance(db),
         longdoc=_longdoc_factory(db, settings.lance_dir, embedder),
         schema_version=lambda: db.schema_version,
         queue_depth=lambda: db.queue_depth,
@@ -281,20 +297,43 @@ async def _open_postgres(
     await pg.open()
     closers.append(pg.close)
     await check_model_guard(pg, embedder.model_name, embedder.dim, clock.now_iso())
-    secret = await shared_secret(pg, settings.jwt_secret)
-    # Stores whose PostgreSQL implementation has not landed yet keep the embedded files of
-    # this replica's data directory; each moves to PostgreSQL as it lands (issue 14).
-    embedded = await _open_embedded(settings, embedder, clock, closers)
-    return replace(
-        embedded,
+    vectors = PgVectorIndex(
+        pg, dim=embedder.dim, strategy=settings.vector_search, exact_max_rows=settings.ann_min_rows
+    )
+    await vectors.open()
+    semantic = PgSemanticStore(pg)
+    closers.append(semantic.drain)
+    # Stores whose PostgreSQL implementation has not landed yet keep this replica's embedded
+    # SQLite file; each moves to PostgreSQL as it lands (issue 14).
+    db = await _open_sqlite(settings, embedder, clock, closers)
+    return Storage(
         backend="postgres",
         describe=f"PostgreSQL {_redacted(settings.database_url)}",
         sessions=PgSessionStore(pg),
+        semantic=semantic,
+        vectors=vectors,
         jobs=PgJobStore(pg),
         users=PgUserStore(pg),
-        secret=secret,
-        probes={"postgres": pg.ping, **embedded.probes},
+        usage=PgUsageStore(pg),
+        catalog=SqliteCatalogStore(db),
+        tenancy=SqliteTenancyStore(db),
+        # Export/import still reads SQLite rows directly (the TransferStore port replaces it).
+        transfer=MemoryTransfer(
+            db=db,
+            semantic=cast(Any, semantic),
+            vectors=cast(Any, vectors),
+            embedder=embedder,
+            clock=clock,
+            embed_batch=settings.embedding_batch_size,
+        ),
+        secret=await shared_secret(pg, settings.jwt_secret),
+        sqlite=db,
+        probes={"postgres": pg.ping},
+        index_rows=None,
+        longdoc=_longdoc_factory(db, settings.lance_dir, embedder),
         schema_version=lambda: pg.schema_version,
+        queue_depth=lambda: 0,
+        closers=closers,
     )
 
 
@@ -331,6 +370,7 @@ class AppContext:
     extras: dict[str, Any] = field(default_factory=dict)
     chat: Any = None
     manage: ManagementService = field(init=False)
+    index_rows: IndexMaintenance = field(init=False)
     longdoc_settings: Any = None
     longdoc: Any = None
     _reconciler: asyncio.Task[None] | None = None
@@ -386,6 +426,7 @@ class AppContext:
             concurrency=settings.worker_concurrency,
             grace_s=settings.shutdown_grace_s,
             on_finished=self._job_finished,
+            lease_s=settings.job_lease_s,
         )
         consolidator = Consolidator(
             store=semantic,
@@ -457,7 +498,7 @@ class AppContext:
             transfer=store.transfer,
         )
         # Rows a crash left without vectors are searchable again before the first request.
-        repaired = await store.repair()
+        repaired = await store.repair(self.embedder, settings.embedding_batch_size)
         if repaired:
             log.warning("re-embedded %d rows left without vectors by a crash", repaired)
         await self.worker.start()
@@ -471,7 +512,7 @@ class AppContext:
         interval = self.settings.reconcile_interval_s
         while True:
             try:
-                await self.storage.reconcile()
+                await self.storage.reconcile(self.embedder, self.settings.embedding_batch_size)
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("storage reconciliation failed")
             if not interval:

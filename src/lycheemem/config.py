@@ -162,6 +162,9 @@ class Settings(BaseSettings):
     hierarchy_max_levels: int = Field(3, ge=1, le=6)
     job_max_attempts: int = Field(3, ge=1, le=20)
     worker_concurrency: int = Field(1, ge=1, le=16)
+    # A running job's lease, renewed while it runs: when a replica dies mid-job, another
+    # replica takes the job over once the lease has run out.
+    job_lease_s: float = Field(120, ge=2, le=3600)
     sync_consolidate_timeout_s: float = Field(600, gt=0)
     redact_secrets: bool = True
     # Re-embed rows a crash left without vectors and drop vectors whose row is gone: at

@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from pathlib import Path
 
 from lycheemem.clock import Clock
 from lycheemem.config import Settings
+from lycheemem.consolidation.reconcile import write_vectors
 from lycheemem.domain.ports import Embedder
 from lycheemem.storage.lance.vector_index import TABLES, LanceVectorIndex
-from lycheemem.storage.reconcile import embed_rows, mark_indexed_rows
-from lycheemem.storage.sqlite import admin as sql
 from lycheemem.storage.sqlite.database import Database
-from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
+from lycheemem.storage.sqlite.maintenance import SqliteIndexMaintenance, set_embedding_meta
 
 __all__ = ["reindex"]
 
 log = logging.getLogger(__name__)
 
-_ID_COLUMNS = {"memory_records": "record_id", "composite_records": "composite_id"}
 _REBUILT = (
     ("records", "memory_records"),
     ("composites", "composite_records"),
@@ -46,26 +43,6 @@ def _drop_vector_tables(path: Path) -> None:
     for table in TABLES:
         if table in existing:
             connection.drop_table(table)
-
-
-async def _rebuild_table(
-    table: str, db: Database, vectors: LanceVectorIndex, embedder: Embedder, batch_size: int
-) -> int:
-    """Embed and upsert every row of ``table`` batch by batch; returns the row count."""
-    store = SqliteSemanticStore(db)
-    after, done = 0, 0
-    while True:
-        rows = await db.read(
-            partial(sql.rows_for_reindex, table=table, after=after, limit=batch_size)
-        )
-        if not rows:
-            return done
-        batch = await embed_rows(table, rows, embedder)
-        await vectors.upsert(table, batch)
-        await mark_indexed_rows(store, table, [row.item_id for row in batch])
-        done += len(rows)
-        after = rows[-1]["id"]
-        log.info("reindexed %d rows of %s", done, table)
 
 
 async def reindex(
@@ -93,13 +70,22 @@ async def reindex(
         await vectors.open()
         counts: dict[str, int] = {}
         try:
+            rows = SqliteIndexMaintenance(db)
             for name, table in _REBUILT:
-                counts[name] = await _rebuild_table(table, db, vectors, embedder, size)
+                counts[name] = await write_vectors(
+                    table,
+                    rows=rows,
+                    vectors=vectors,
+                    embedder=embedder,
+                    unindexed_only=False,
+                    batch_size=size,
+                )
+                log.info("reindexed %d rows of %s", counts[name], table)
         finally:
             await vectors.close()
         now = Clock().now_iso()
         model, dim = embedder.model_name, embedder.dim
-        await db.write(lambda conn: sql.set_embedding_meta(conn, model, dim, now))
+        await db.write(lambda conn: set_embedding_meta(conn, model, dim, now))
     finally:
         await db.close()
     return {**counts, "dim": embedder.dim}

@@ -43,6 +43,8 @@ __all__ = [
     "GraphLink",
     "GraphNodeRow",
     "GraphRows",
+    "IndexMaintenance",
+    "IndexSource",
     "ItemRelations",
     "JobStore",
     "SemanticStore",
@@ -53,6 +55,7 @@ __all__ = [
     "TenantDeletion",
     "UsageStore",
     "UserStore",
+    "VECTOR_TABLES",
     "VectorIndex",
     "VectorRow",
     "LLM",
@@ -440,6 +443,10 @@ class VectorIndex(Protocol):
         """Rows the tenant has in ``table``, expired ones included."""
         ...
 
+    async def all_ids(self, table: str) -> list[tuple[str, str]]:
+        """``(user_id, item_id)`` of every row of **every** tenant (reconciliation only)."""
+        ...
+
 
 RETRY_DELAYS_S = (30, 120, 600)
 """Seconds before a failed job's 1st, 2nd and later retries."""
@@ -709,4 +716,53 @@ class CatalogStore(Protocol):
         ``graph_node_count``, ``graph_edge_count`` (direct links between active items),
         ``skill_count``, ``record_count``, ``composite_count``, ``expired_record_count``;
         records and composites count active ones only."""
+        ...
+
+
+# --- index maintenance: rows and their vectors in agreement (every tenant) ----------------
+
+VECTOR_TABLES = ("memory_records", "composite_records", "skills")
+"""The tables whose rows have vectors in the ``VectorIndex`` (and an ``indexed`` flag)."""
+
+
+@dataclass(slots=True)
+class IndexSource:
+    """What one vector-backed row is embedded from, with its vector row's flags.
+
+    ``text``: a record's or composite's semantic text, a skill's intent; ``normalized_text``:
+    the second embedded column of records and composites (None for skills); ``position``: the
+    row's place in the table's paging order (``after`` of the next page).
+    """
+
+    item_id: str
+    user_id: str
+    text: str
+    normalized_text: str | None
+    memory_type: str
+    level: int
+    expired: bool
+    position: int
+
+
+class IndexMaintenance(Protocol):
+    """The row side of keeping rows and vectors in agreement (docs/DECISIONS.md, "Reconcile").
+
+    **Not tenant-scoped**, on purpose: only the storage reconciler and the offline ``reindex``
+    use it. ``table`` is one of ``VECTOR_TABLES`` (anything else raises ``ValueError``); ids
+    are unique across tenants within a table.
+    """
+
+    async def index_sources(
+        self, table: str, *, after: int, limit: int, unindexed_only: bool
+    ) -> list[IndexSource]:
+        """Up to ``limit`` rows with ``position > after`` in position order (with
+        ``unindexed_only``, only rows whose vectors were never confirmed written)."""
+        ...
+
+    async def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` still have a row in ``table``."""
+        ...
+
+    async def mark_indexed(self, table: str, ids: Sequence[str]) -> None:
+        """Flag these rows as having their vectors written (idempotent)."""
         ...

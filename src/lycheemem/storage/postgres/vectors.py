@@ -227,3 +227,12 @@ class PgVectorIndex:
             )
             row = await cur.fetchone()
             return int(row["n"]) if row else 0
+
+    async def all_ids(self, table: str) -> list[tuple[str, str]]:
+        """``(user_id, item_id)`` of every row of every tenant (storage reconciliation only)."""
+        self._check_table(table)
+        async with self._db.system() as conn:
+            cur = await conn.execute(
+                "SELECT user_id, item_id FROM vectors WHERE kind = %s", (table,)
+            )
+            return [(row["user_id"], row["item_id"]) for row in await cur.fetchall()]

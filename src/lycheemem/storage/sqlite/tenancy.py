@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 
 from lycheemem.domain.ports import SessionDeletion
-from lycheemem.storage.sqlite.admin import forget_session_items
 from lycheemem.storage.sqlite.database import Database
+from lycheemem.storage.sqlite.deletes import forget_session_items
 from lycheemem.storage.sqlite.sessions import delete_session_rows
 
 __all__ = ["SessionDeletion", "SqliteTenancyStore"]
