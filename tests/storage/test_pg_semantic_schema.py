@@ -58,6 +58,20 @@ async def test_semantic_tables_are_behind_row_security(pg_url: str) -> None:
                 "SELECT record_id FROM memory_records WHERE fts @@ plainto_tsquery('secret')"
             )
         ).fetchall()
+        # the index-friendly candidate functions run as the owner but keep the tenant test
+        leaked = await (
+            await conn.execute(
+                "SELECT * FROM memory_records_matching(plainto_tsquery('english', 'secret'))"
+                " UNION ALL SELECT * FROM memory_records_containing(ARRAY['%%secret%%'])"
+            )
+        ).fetchall()
+    async with store.db.tenant("alice") as conn:
+        own = await (
+            await conn.execute(
+                "SELECT * FROM memory_records_matching(plainto_tsquery('english', 'secret'))"
+            )
+        ).fetchall()
+    assert leaked == [] and len(own) == 1
     assert texts == [{"semantic_text": "bob's fact"}]
     assert tags == [{"user_id": "bob"}] and hits == []
     async with store.db.tenant("bob") as conn:

@@ -7,7 +7,9 @@ Full text (docs/DECISIONS.md, "PostgreSQL full text"): the query's term groups
 OR-ed (or AND-ed); matches are ranked BM25-like: per group, an IDF from the group's document
 count among the tenant's matches times ``ts_rank`` (text weight 1.0, tags 0.5, length
 normalised), summed. A CJK query whose tokens find too little is topped up by substring
-matches of its CJK runs (pg_trgm index).
+matches of its CJK runs (pg_trgm index). Candidates come from the ``*_matching`` and
+``*_containing`` functions of migration 0004, so the GIN indexes work under row-level
+security (see there); rows are then read by id as the app role.
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ async def fts_search(
     if newest_first:
         cur = await conn.execute(
             f"SELECT {id_column} AS item_id FROM {table} WHERE user_id = %s AND NOT expired"
-            f" AND fts @@ {match}{types} ORDER BY id DESC LIMIT %s",
+            f" AND id = ANY(ARRAY(SELECT {table}_matching({match}))){types}"
+            " ORDER BY id DESC LIMIT %s",
             [user_id, *groups, *type_params, limit],
         )
         return [FtsHit(row["item_id"], rank) for rank, row in enumerate(await cur.fetchall())]
@@ -94,7 +97,7 @@ async def fts_search(
     # FTS5 index); the group counts and the ranking reuse them.
     cur = await conn.execute(
         f"WITH m AS MATERIALIZED (SELECT id, {id_column} AS item_id, fts, expired, memory_type"
-        f" FROM {table} WHERE user_id = %s AND fts @@ {match}),"
+        f" FROM {table} WHERE user_id = %s AND id = ANY(ARRAY(SELECT {table}_matching({match})))),"
         f" d AS (SELECT count(*)::float8 AS n, {counts} FROM m)"
         f" SELECT m.item_id FROM m, d WHERE NOT m.expired{types}"
         f" ORDER BY {score} DESC, m.id LIMIT %s",
@@ -135,11 +138,11 @@ async def like_search(
         return []
     id_column = _id_column(table)
     types, type_params = _type_filter(memory_types)
-    likes = " OR ".join(["semantic_text LIKE %s"] * len(runs))
     cur = await conn.execute(
         f"SELECT {id_column} AS item_id FROM {table} WHERE user_id = %s AND NOT expired"
-        f" AND ({likes}) AND NOT ({id_column} = ANY(%s)){types} ORDER BY id DESC LIMIT %s",
-        [user_id, *(_like_pattern(r) for r in runs), list(exclude), *type_params, limit],
+        f" AND id = ANY(ARRAY(SELECT {table}_containing(%s::text[])))"
+        f" AND NOT ({id_column} = ANY(%s)){types} ORDER BY id DESC LIMIT %s",
+        [user_id, [_like_pattern(r) for r in runs], list(exclude), *type_params, limit],
     )
     return [row["item_id"] for row in await cur.fetchall()]
 
@@ -158,8 +161,8 @@ async def term_counts(conn: Conn, user_id: str, terms: Sequence[str]) -> tuple[i
     one = "phraseto_tsquery('english', %s)"
     counts = ", ".join(f"count(*) FILTER (WHERE fts @@ {one}) AS c{i}" for i in range(len(unique)))
     cur = await conn.execute(
-        f"SELECT {counts} FROM memory_records WHERE user_id = %s"
-        f" AND fts @@ {_group_query(len(unique), conjunctive=False)}",
+        f"SELECT {counts} FROM memory_records WHERE user_id = %s AND id = ANY(ARRAY("
+        f"SELECT memory_records_matching({_group_query(len(unique), conjunctive=False)})))",
         [*unique, user_id, *unique],
     )
     row = await cur.fetchone()

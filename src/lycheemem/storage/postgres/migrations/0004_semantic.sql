@@ -235,3 +235,56 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Full-text and substring candidates of the caller, for index use under row-level security.
+-- PostgreSQL evaluates a policy before any condition that is not LEAKPROOF, and neither @@
+-- nor LIKE is, so under the app role the GIN indexes above would never be used (a full scan
+-- of the table per search). These functions run as the tables' owner, which the policies do
+-- not restrict, and apply the policy's own tenant test themselves: they return only row ids
+-- of the tenant the transaction names, like the policy would. The app then reads the rows by
+-- id as lycheemem_app, under the policies as usual.
+CREATE FUNCTION memory_records_matching(q tsquery) RETURNS SETOF BIGINT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT id FROM public.memory_records
+    WHERE user_id = current_setting('lycheemem.user_id', true) AND fts @@ q
+$$;
+CREATE FUNCTION composite_records_matching(q tsquery) RETURNS SETOF BIGINT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT id FROM public.composite_records
+    WHERE user_id = current_setting('lycheemem.user_id', true) AND fts @@ q
+$$;
+CREATE FUNCTION skills_matching(q tsquery) RETURNS SETOF BIGINT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT id FROM public.skills
+    WHERE user_id = current_setting('lycheemem.user_id', true) AND fts @@ q
+$$;
+-- ``patterns`` are LIKE patterns over semantic_text (the CJK fallback; pg_trgm index).
+CREATE FUNCTION memory_records_containing(patterns TEXT[]) RETURNS SETOF BIGINT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT DISTINCT r.id FROM unnest(patterns) AS p,
+        LATERAL (SELECT id FROM public.memory_records
+                 WHERE user_id = current_setting('lycheemem.user_id', true)
+                   AND semantic_text LIKE p) AS r
+$$;
+CREATE FUNCTION composite_records_containing(patterns TEXT[]) RETURNS SETOF BIGINT
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT DISTINCT r.id FROM unnest(patterns) AS p,
+        LATERAL (SELECT id FROM public.composite_records
+                 WHERE user_id = current_setting('lycheemem.user_id', true)
+                   AND semantic_text LIKE p) AS r
+$$;
+
+-- Only the app role (and the owner) may call them. The role is created here if this is the
+-- cluster's first migration (PgDatabase.migrate creates it the same way afterwards).
+DO $$
+BEGIN
+    CREATE ROLE lycheemem_app NOLOGIN NOSUPERUSER NOBYPASSRLS;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END
+$$;
+REVOKE ALL ON FUNCTION memory_records_matching(tsquery), composite_records_matching(tsquery),
+    skills_matching(tsquery), memory_records_containing(TEXT[]),
+    composite_records_containing(TEXT[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION memory_records_matching(tsquery), composite_records_matching(tsquery),
+    skills_matching(tsquery), memory_records_containing(TEXT[]),
+    composite_records_containing(TEXT[]) TO lycheemem_app;
