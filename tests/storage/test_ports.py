@@ -13,14 +13,18 @@ import pytest
 from lycheemem.domain import ports
 from lycheemem.domain.models import CompositeRecord, Skill, UsageLog
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
+from lycheemem.storage.postgres.catalog import PgCatalogStore
 from lycheemem.storage.postgres.jobs import PgJobStore
+from lycheemem.storage.postgres.maintenance import PgIndexMaintenance
 from lycheemem.storage.postgres.sessions import PgSessionStore
+from lycheemem.storage.postgres.tenancy import PgTenancyStore
 from lycheemem.storage.postgres.users import PgUserStore
 from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite import admin
 from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
+from lycheemem.storage.sqlite.maintenance import SqliteIndexMaintenance
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.skills import fetch_skills
@@ -37,11 +41,15 @@ IMPLEMENTATIONS = [
     (ports.UsageStore, SqliteUsageStore),
     (ports.UserStore, SqliteUserStore),
     (ports.CatalogStore, SqliteCatalogStore),
+    (ports.IndexMaintenance, SqliteIndexMaintenance),
     # the PostgreSQL backend so far (storage/postgres; the rest is listed in DECISIONS.md)
     (ports.SessionStore, PgSessionStore),
     (ports.VectorIndex, PgVectorIndex),
     (ports.JobStore, PgJobStore),
     (ports.UserStore, PgUserStore),
+    (ports.CatalogStore, PgCatalogStore),
+    (ports.TenancyStore, PgTenancyStore),
+    (ports.IndexMaintenance, PgIndexMaintenance),
 ]
 
 
