@@ -36,6 +36,7 @@ from prose import (  # noqa: E402
     locomo_paragraphs,
 )
 
+from lycheemem.longdoc.bank_factory import build_bank  # noqa: E402
 from lycheemem.longdoc.chunker import chunk_text  # noqa: E402
 from lycheemem.longdoc.config import load_longdoc_settings  # noqa: E402
 from lycheemem.longdoc.service import LongDocService  # noqa: E402
@@ -207,7 +208,8 @@ async def _one_length(
     await db.open()
     embedder = WordLlamaEmbedder()
     lance = workdir / f"lance-{filler}-{target}-{seed}"
-    service = LongDocService(settings, db, lance, embedder, counter)
+    bank = build_bank(db, lance_dir=lance, dim=embedder.dim)
+    service = LongDocService(settings, bank, embedder, counter)
     await service.start()
     try:
         started = time.perf_counter()

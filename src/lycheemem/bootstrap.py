@@ -14,8 +14,7 @@ import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from lycheemem.auth.passwords import HashingPool
 from lycheemem.auth.ratelimit import LoginRateLimiter
@@ -59,11 +58,15 @@ from lycheemem.services.sessions import MemoryService
 from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.permissions import secure_data_dir
+from lycheemem.storage.postgres.catalog import PgCatalogStore
 from lycheemem.storage.postgres.database import PgDatabase
 from lycheemem.storage.postgres.jobs import PgJobStore
+from lycheemem.storage.postgres.maintenance import PgIndexMaintenance
 from lycheemem.storage.postgres.meta import check_model_guard, shared_secret
 from lycheemem.storage.postgres.semantic import PgSemanticStore
 from lycheemem.storage.postgres.sessions import PgSessionStore
+from lycheemem.storage.postgres.tenancy import PgTenancyStore
+from lycheemem.storage.postgres.transfer import PgTransferStore
 from lycheemem.storage.postgres.usage import PgUsageStore
 from lycheemem.storage.postgres.users import PgUserStore
 from lycheemem.storage.postgres.vectors import PgVectorIndex
@@ -74,6 +77,7 @@ from lycheemem.storage.sqlite.maintenance import SqliteIndexMaintenance
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
+from lycheemem.storage.sqlite.transfer import SqliteTransferStore
 from lycheemem.storage.sqlite.usage import SqliteUsageStore
 from lycheemem.storage.sqlite.users import SqliteUserStore
 
@@ -166,7 +170,7 @@ class Storage:
     probes: dict[str, ProbeFn]
     # The row side of reconciliation (every tenant); None where the backend has none yet.
     index_rows: IndexMaintenance | None
-    longdoc: Callable[[Any, TokenCounter], Any]
+    longdoc_bank: Any  # longdoc.ports.ChunkStore (the longdoc slice is imported lazily)
     schema_version: Callable[[], int]
     queue_depth: Callable[[], int]
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
@@ -240,15 +244,6 @@ async def _open_lance(settings: Settings, embedder: Embedder, closers: list[Any]
     return vectors
 
 
-def _longdoc_factory(db: Database, lance_dir: Path, embedder: Embedder) -> Callable[..., Any]:
-    def build(longdoc_settings: Any, tokens: TokenCounter) -> Any:
-        from lycheemem.longdoc import LongDocService
-
-        return LongDocService(longdoc_settings, db, lance_dir, embedder, tokens)
-
-    return build
-
-
 def _sqlite_probe(db: Database) -> ProbeFn:
     return lambda: db.read(lambda conn: conn.execute("SELECT 1").fetchone())
 
@@ -256,6 +251,9 @@ def _sqlite_probe(db: Database) -> ProbeFn:
 async def _open_embedded(
     settings: Settings, embedder: Embedder, clock: Clock, closers: list[Any]
 ) -> Storage:
+    """SQLite + LanceDB files in the data directory (the default)."""
+    from lycheemem.longdoc.bank_factory import build_bank
+
     db = await _open_sqlite(settings, embedder, clock, closers)
     vectors = await _open_lance(settings, embedder, closers)
     semantic = SqliteSemanticStore(db)
@@ -272,7 +270,7 @@ async def _open_embedded(
         catalog=SqliteCatalogStore(db),
         tenancy=SqliteTenancyStore(db),
         transfer=MemoryTransfer(
-            db=db,
+            store=SqliteTransferStore(db),
             semantic=semantic,
             vectors=vectors,
             embedder=embedder,
@@ -283,7 +281,7 @@ async def _open_embedded(
         sqlite=db,
         probes={"sqlite": _sqlite_probe(db), "lancedb": vectors.ping},
         index_rows=SqliteIndexMaintenance(db),
-        longdoc=_longdoc_factory(db, settings.lance_dir, embedder),
+        longdoc_bank=build_bank(db, lance_dir=settings.lance_dir, dim=embedder.dim),
         schema_version=lambda: db.schema_version,
         queue_depth=lambda: db.queue_depth,
         closers=closers,
@@ -293,6 +291,9 @@ async def _open_embedded(
 async def _open_postgres(
     settings: Settings, embedder: Embedder, clock: Clock, closers: list[Any]
 ) -> Storage:
+    """Everything in one PostgreSQL database: a replica keeps no files of its own."""
+    from lycheemem.longdoc.bank_factory import build_bank
+
     pg = PgDatabase(settings.database_url, max_size=settings.database_pool_size)
     await pg.open()
     closers.append(pg.close)
@@ -303,9 +304,6 @@ async def _open_postgres(
     await vectors.open()
     semantic = PgSemanticStore(pg)
     closers.append(semantic.drain)
-    # Stores whose PostgreSQL implementation has not landed yet keep this replica's embedded
-    # SQLite file; each moves to PostgreSQL as it lands (issue 14).
-    db = await _open_sqlite(settings, embedder, clock, closers)
     return Storage(
         backend="postgres",
         describe=f"PostgreSQL {_redacted(settings.database_url)}",
@@ -315,22 +313,21 @@ async def _open_postgres(
         jobs=PgJobStore(pg),
         users=PgUserStore(pg),
         usage=PgUsageStore(pg),
-        catalog=SqliteCatalogStore(db),
-        tenancy=SqliteTenancyStore(db),
-        # Export/import still reads SQLite rows directly (the TransferStore port replaces it).
+        catalog=PgCatalogStore(pg),
+        tenancy=PgTenancyStore(pg),
         transfer=MemoryTransfer(
-            db=db,
-            semantic=cast(Any, semantic),
-            vectors=cast(Any, vectors),
+            store=PgTransferStore(pg, drain=semantic.drain),
+            semantic=semantic,
+            vectors=vectors,
             embedder=embedder,
             clock=clock,
             embed_batch=settings.embedding_batch_size,
         ),
         secret=await shared_secret(pg, settings.jwt_secret),
-        sqlite=db,
+        sqlite=None,
         probes={"postgres": pg.ping},
-        index_rows=None,
-        longdoc=_longdoc_factory(db, settings.lance_dir, embedder),
+        index_rows=PgIndexMaintenance(pg),
+        longdoc_bank=build_bank(pg, lance_dir=settings.lance_dir, dim=embedder.dim),
         schema_version=lambda: pg.schema_version,
         queue_depth=lambda: 0,
         closers=closers,
@@ -520,11 +517,13 @@ class AppContext:
             await asyncio.sleep(interval)
 
     async def _open_longdoc(self) -> None:
-        from lycheemem.longdoc import load_longdoc_settings
+        from lycheemem.longdoc import LongDocService, load_longdoc_settings
 
         settings = self.longdoc_settings or load_longdoc_settings(env_file=None)
         self.longdoc_settings = settings
-        self.longdoc = self.storage.longdoc(settings, self.tokens)
+        self.longdoc = LongDocService(
+            settings, self.storage.longdoc_bank, self.embedder, self.tokens
+        )
         await self.longdoc.start()
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""Command line: ``lycheemem [serve|reindex|vllm-serve|version]`` (also ``python main.py``).
+"""Command line: ``lycheemem [serve|reindex|migrate|vllm-serve|version]`` (also ``python main.py``).
 
 Configuration mistakes end the process with one line on stderr and exit code 2, never a
 traceback: invalid settings, an unusable data directory, a port already in use.
@@ -18,6 +18,7 @@ from lycheemem.errors import ConfigError
 __all__ = ["main"]
 
 EXIT_CONFIG = 2
+EXIT_MISMATCH = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (overrides LYCHEEMEM_PORT)")
     serve.add_argument("--reload", action="store_true", help="reload on code changes (dev)")
     commands.add_parser("reindex", help="rebuild LanceDB vectors from SQLite")
+    migrate = commands.add_parser(
+        "migrate",
+        help="move the embedded data directory (SQLite + LanceDB) into PostgreSQL",
+        description="Copy every account and every tenant's memory of LYCHEEMEM_DATA_DIR into "
+        "PostgreSQL, then count each table on both sides. Stop the server first; safe to re-run.",
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://... URL")
     commands.add_parser("version", help="print the version")
     _add_vllm_parser(commands)
     return parser
@@ -114,6 +122,37 @@ def _reindex() -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from lycheemem.bootstrap import build_embedder
+    from lycheemem.config import load_settings
+    from lycheemem.migrate import check_url, migrate
+
+    check_url(args.to)  # before loading the embedder: a typo fails at once
+    settings = load_settings()
+
+    async def run() -> int:
+        embedder = await build_embedder(settings)
+        report = await migrate(settings, args.to, embedder=embedder)
+        print(report.table(), file=sys.stderr)
+        if not report.ok:
+            print(
+                "error: row counts differ after the migration for "
+                f"{', '.join(report.mismatched)}; PostgreSQL holds rows the data directory "
+                "does not, or some rows could not be imported (see the table above)",
+                file=sys.stderr,
+            )
+            return EXIT_MISMATCH
+        print(
+            f"migrated {report.tenants} tenants in {report.seconds:.1f} s; every count matches",
+            file=sys.stderr,
+        )
+        return 0
+
+    return asyncio.run(run())
+
+
 def _single_threaded_blas() -> None:
     """Default numpy's BLAS to one thread unless the environment already chose.
 
@@ -146,6 +185,8 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         return 0
     if args.command == "reindex":
         return _reindex()
+    if args.command == "migrate":
+        return _migrate(args)
     if args.command == "vllm-serve":
         return _vllm_serve(args, extra)
     return _serve(args)

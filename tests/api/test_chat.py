@@ -157,8 +157,6 @@ def test_new_routes_require_auth_when_configured(tmp_path, path, body) -> None:
         assert ok.status_code in (200, 404), ok.text
 
 
-# Lists skills through the CatalogStore, which is not on PostgreSQL yet (issue 14b).
-@pytest.mark.embedded_only
 def test_memory_only_answers_are_not_consolidated(client, make_user) -> None:
     """The memory-only reply reads stored memories back; it must not become memory itself."""
     headers = make_user("alice")

@@ -134,8 +134,6 @@ def test_patch_meta_creates_and_updates(client: TestClient) -> None:
     assert too_many.status_code == 422
 
 
-# Session deletion goes through the TenancyStore, which is not on PostgreSQL yet (issue 14b).
-@pytest.mark.embedded_only
 def test_delete_session(client: TestClient) -> None:
     _append(client, "s1", "one")
     _append(client, "s1", "two")

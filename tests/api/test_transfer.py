@@ -387,7 +387,7 @@ def test_small_pages_and_batches_give_the_same_result(client: TestClient, make_u
     ctx = client.app.state.ctx  # type: ignore[attr-defined]
     default = ctx.manage.transfer
     small = MemoryTransfer(
-        db=ctx.db,
+        store=default.store,
         semantic=default.semantic,
         vectors=ctx.vectors,
         embedder=ctx.embedder,

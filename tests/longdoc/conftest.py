@@ -11,6 +11,7 @@ from longdoc_support import make_settings
 
 from lycheemem.domain.ports import TokenCounter
 from lycheemem.longdoc.backends.base import LongDocModel
+from lycheemem.longdoc.bank_factory import build_bank
 from lycheemem.longdoc.service import LongDocService
 from lycheemem.providers.tokens import build_token_counter
 from lycheemem.storage.sqlite.database import Database
@@ -35,8 +36,7 @@ async def make_service(tmp_path: Path, counter: TokenCounter) -> AsyncIterator[S
     async def build(model: LongDocModel | None = None, **overrides: Any) -> LongDocService:
         service = LongDocService(
             make_settings(**overrides),
-            db,
-            tmp_path / "lance",
+            build_bank(db, lance_dir=tmp_path / "lance", dim=64),
             HashingEmbedder(64),
             counter,
             model=model,

@@ -19,6 +19,7 @@ from lycheemem.api.errors import install_error_handlers
 from lycheemem.auth.users import Caller
 from lycheemem.longdoc.api import router
 from lycheemem.longdoc.backends.base import LongDocModel
+from lycheemem.longdoc.bank_factory import build_bank
 from lycheemem.longdoc.service import LongDocService
 from lycheemem.providers.tokens import build_token_counter
 from lycheemem.storage.sqlite.database import Database
@@ -44,9 +45,8 @@ def _app(tmp_path: Path, model: LongDocModel | None = None, **overrides: Any) ->
         db = Database(tmp_path / "api.db", synchronous="NORMAL")
         await db.open()
         settings = make_settings(chunk_tokens=256, **overrides)
-        service = LongDocService(
-            settings, db, tmp_path / "lance", HashingEmbedder(64), counter, model=model
-        )
+        bank = build_bank(db, lance_dir=tmp_path / "lance", dim=64)
+        service = LongDocService(settings, bank, HashingEmbedder(64), counter, model=model)
         await service.start()
         app.state.ctx = SimpleNamespace(longdoc=service, ready=True)
         yield

@@ -18,9 +18,10 @@ from lycheemem.storage.postgres.jobs import PgJobStore
 from lycheemem.storage.postgres.maintenance import PgIndexMaintenance
 from lycheemem.storage.postgres.sessions import PgSessionStore
 from lycheemem.storage.postgres.tenancy import PgTenancyStore
+from lycheemem.storage.postgres.transfer import PgTransferStore
 from lycheemem.storage.postgres.users import PgUserStore
 from lycheemem.storage.postgres.vectors import PgVectorIndex
-from lycheemem.storage.sqlite import admin
+from lycheemem.storage.sqlite import transfer as admin
 from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
@@ -29,6 +30,7 @@ from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
 from lycheemem.storage.sqlite.sessions import SqliteSessionStore
 from lycheemem.storage.sqlite.skills import fetch_skills
 from lycheemem.storage.sqlite.tenancy import SqliteTenancyStore
+from lycheemem.storage.sqlite.transfer import SqliteTransferStore
 from lycheemem.storage.sqlite.usage import SqliteUsageStore, fetch_usage_log
 from lycheemem.storage.sqlite.users import SqliteUserStore
 
@@ -42,6 +44,7 @@ IMPLEMENTATIONS = [
     (ports.UserStore, SqliteUserStore),
     (ports.CatalogStore, SqliteCatalogStore),
     (ports.IndexMaintenance, SqliteIndexMaintenance),
+    (ports.TransferStore, SqliteTransferStore),
     # the PostgreSQL backend so far (storage/postgres; the rest is listed in DECISIONS.md)
     (ports.SessionStore, PgSessionStore),
     (ports.VectorIndex, PgVectorIndex),
@@ -50,6 +53,7 @@ IMPLEMENTATIONS = [
     (ports.CatalogStore, PgCatalogStore),
     (ports.TenancyStore, PgTenancyStore),
     (ports.IndexMaintenance, PgIndexMaintenance),
+    (ports.TransferStore, PgTransferStore),
 ]
 
 

@@ -32,6 +32,12 @@ from lycheemem.domain.models import (
     User,
     VectorRow,
 )
+from lycheemem.domain.transfer_store import (
+    PageCursor,
+    SessionImport,
+    SessionImportResult,
+    TransferStore,
+)
 
 __all__ = [
     "RETRY_DELAYS_S",
@@ -53,6 +59,10 @@ __all__ = [
     "SessionStore",
     "TenancyStore",
     "TenantDeletion",
+    "PageCursor",
+    "SessionImport",
+    "SessionImportResult",
+    "TransferStore",
     "UsageStore",
     "UserStore",
     "VECTOR_TABLES",

@@ -1,4 +1,4 @@
-"""The memory bank: documents and chunks in SQLite, chunk vectors in LanceDB.
+"""The embedded chunk bank (``ChunkStore``): documents and chunks in SQLite, vectors in LanceDB.
 
 SQL runs in small sync functions handed to ``Database``; LanceDB runs on one
 dedicated thread. Every query filters on ``user_id``.
@@ -11,7 +11,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,10 @@ import pyarrow as pa
 from lycheemem.errors import StorageError
 from lycheemem.longdoc.chunker import Chunk
 from lycheemem.longdoc.models import BankChunk, DocumentInfo
+from lycheemem.longdoc.ports import NewDocument, StoredChunk
 from lycheemem.storage.sqlite.database import Database
 
-__all__ = ["ChunkBank", "NewDocument", "vector_schema"]
+__all__ = ["SqliteChunkBank", "vector_schema"]
 
 _TABLE = "longdoc_chunk_vectors"
 _DOC_COLUMNS = (
@@ -42,22 +42,6 @@ def vector_schema(dim: int) -> pa.Schema:
             pa.field("vector", pa.list_(pa.float32(), dim)),
         ]
     )
-
-
-@dataclass(frozen=True, slots=True)
-class NewDocument:
-    """What ``insert_document`` stores for a freshly chunked document."""
-
-    user_id: str
-    doc_id: str
-    title: str
-    metadata: dict[str, Any]
-    n_chars: int
-    n_tokens: int
-    chunk_tokens: int
-    ratio: int
-    backend: str
-    now: str
 
 
 def _doc_from_row(row: sqlite3.Row) -> DocumentInfo:
@@ -84,8 +68,8 @@ def _lance_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-class ChunkBank:
-    """Per-user, per-document storage of chunks, notes, term counts and vectors.
+class SqliteChunkBank:
+    """``ChunkStore`` on SQLite and LanceDB: chunks, notes, term counts and vectors per document.
 
     Promises: nothing here ever returns a row of another ``user_id``; deleting a
     document removes its chunks and vectors; vectors are replaced, never duplicated.
@@ -313,6 +297,78 @@ class ChunkBank:
             return [row[0] for row in rows]
 
         return await self._db.read(_texts)
+
+    async def stored_chunks(self, user_id: str, doc_id: str) -> list[StoredChunk]:
+        """Every stored column of the document's chunks, in order."""
+
+        def _rows(conn: sqlite3.Connection) -> list[StoredChunk]:
+            rows = conn.execute(
+                "SELECT chunk_index, start_char, end_char, text, n_tokens, terms, note,"
+                " note_tokens FROM longdoc_chunks WHERE user_id = ? AND doc_id = ?"
+                " ORDER BY chunk_index",
+                (user_id, doc_id),
+            ).fetchall()
+            return [
+                StoredChunk(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
+                for r in rows
+            ]
+
+        return await self._db.read(_rows)
+
+    async def copy_document(
+        self, user_id: str, doc: DocumentInfo, chunks: Sequence[StoredChunk]
+    ) -> bool:
+        """Store a document as another bank held it; False when the id is taken."""
+
+        def _copy(conn: sqlite3.Connection) -> bool:
+            created = conn.execute(
+                "INSERT INTO longdoc_documents (user_id, doc_id, title, metadata, status, error,"
+                " n_chars, n_tokens, n_chunks, chunks_done, chunk_tokens, ratio, note_tokens,"
+                " backend, created_at, updated_at) VALUES"
+                " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (
+                    user_id,
+                    doc.doc_id,
+                    doc.title,
+                    json.dumps(doc.metadata),
+                    doc.status,
+                    doc.error,
+                    doc.n_chars,
+                    doc.n_tokens,
+                    doc.n_chunks,
+                    doc.chunks_done,
+                    doc.chunk_tokens,
+                    doc.ratio,
+                    doc.note_tokens,
+                    doc.backend,
+                    doc.created_at,
+                    doc.updated_at,
+                ),
+            ).rowcount
+            if not created:
+                return False
+            conn.executemany(
+                "INSERT INTO longdoc_chunks (user_id, doc_id, chunk_index, start_char, end_char,"
+                " text, n_tokens, terms, note, note_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        user_id,
+                        doc.doc_id,
+                        c.index,
+                        c.start,
+                        c.end,
+                        c.text,
+                        c.n_tokens,
+                        json.dumps(c.terms, separators=(",", ":")),
+                        c.note,
+                        c.note_tokens,
+                    )
+                    for c in chunks
+                ],
+            )
+            return True
+
+        return bool(await self._db.write(_copy))
 
     # -- vectors ---------------------------------------------------------------
     async def put_vectors(self, user_id: str, doc_id: str, vectors: np.ndarray) -> None:

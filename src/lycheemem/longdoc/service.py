@@ -7,7 +7,6 @@ import logging
 import math
 import uuid
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,14 +22,13 @@ from lycheemem.errors import (
 )
 from lycheemem.longdoc.backends.base import LongDocModel
 from lycheemem.longdoc.backends.factory import build_model
-from lycheemem.longdoc.bank import ChunkBank, NewDocument
 from lycheemem.longdoc.chunker import Chunk, chunk_text
 from lycheemem.longdoc.config import LongDocSettings
 from lycheemem.longdoc.gate import GateIndex
 from lycheemem.longdoc.models import AskResult, DocumentInfo
+from lycheemem.longdoc.ports import ChunkStore, NewDocument
 from lycheemem.longdoc.runner import AskOptions, EventSink, LoadedBank, run_method
 from lycheemem.longdoc.text import term_counts, truncate_to_tokens
-from lycheemem.storage.sqlite.database import Database
 
 __all__ = ["METHODS", "LongDocService"]
 
@@ -60,8 +58,7 @@ class LongDocService:
     def __init__(
         self,
         settings: LongDocSettings,
-        db: Database,
-        lance_dir: Path,
+        bank: ChunkStore,
         embedder: Embedder,
         token_counter: TokenCounter,
         *,
@@ -69,11 +66,10 @@ class LongDocService:
         clock: Clock | None = None,
     ) -> None:
         self.settings = settings
-        self._db = db
         self._embedder = embedder
         self._counter = token_counter
         self._clock = clock or Clock()
-        self._bank = ChunkBank(db, lance_dir, dim=embedder.dim)
+        self._bank = bank
         self._model_override = model
         self.model: LongDocModel | None = None
         self._jobs: dict[tuple[str, str], asyncio.Task[None]] = {}

@@ -17,7 +17,8 @@ from lycheemem.storage.sqlite.rows import dump_json, load_json
 __all__ = ["AppendOutcome", "SessionListItem", "SqliteSessionStore", "ensure_session"]
 
 
-def _session(row: sqlite3.Row) -> Session:
+def session_from_row(row: sqlite3.Row) -> Session:
+    """The ``Session`` of one ``sessions`` row."""
     return Session(
         user_id=row["user_id"],
         session_id=row["session_id"],
@@ -119,7 +120,7 @@ def fetch_session(conn: sqlite3.Connection, user_id: str, session_id: str) -> Se
     row = conn.execute(
         "SELECT * FROM sessions WHERE user_id = ? AND session_id = ?", (user_id, session_id)
     ).fetchone()
-    return _session(row) if row is not None else None
+    return session_from_row(row) if row is not None else None
 
 
 def fetch_turns(
@@ -231,7 +232,9 @@ class SqliteSessionStore:
                 (user_id, limit, offset),
             ).fetchall()
             items = [
-                SessionListItem(_session(row), row["last_user"] or "", row["first_user"] or "")
+                SessionListItem(
+                    session_from_row(row), row["last_user"] or "", row["first_user"] or ""
+                )
                 for row in rows
             ]
             return items, int(total)

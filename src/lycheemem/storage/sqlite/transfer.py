@@ -1,23 +1,33 @@
-"""SQL behind export and import: pages of one tenant's rows and the writes of an import.
+"""``TransferStore`` on SQLite: the pages an export reads and the rows an import writes.
 
-Plain sync functions of a ``sqlite3.Connection`` (run them through ``db.read`` /
-``db.write``). Browsing and bulk deletes live in ``catalog_sql`` and ``deletes``; the
-cross-tenant index maintenance in ``maintenance``.
+The SQL lives in plain sync functions of a ``sqlite3.Connection`` (moved here from
+``admin.py``); ``SqliteTransferStore`` runs them through ``Database.read`` / ``write``.
+Pages follow rowid order, so the cursors are rowids (composites: ``(level, rowid)``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from lycheemem.domain.models import (
     CompositeRecord,
     MemoryRecord,
+    Session,
     Skill,
     Summary,
     Turn,
     UsageLog,
+    User,
 )
+from lycheemem.domain.transfer_store import (
+    OwnedTable,
+    PageCursor,
+    SessionImport,
+    SessionImportResult,
+)
+from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.records import (
     chunks,
     composite_from_row,
@@ -28,9 +38,20 @@ from lycheemem.storage.sqlite.records import (
     save_record,
 )
 from lycheemem.storage.sqlite.rows import dump_json
-from lycheemem.storage.sqlite.skills import save_skill
+from lycheemem.storage.sqlite.sessions import (
+    ensure_session,
+    fetch_summaries,
+    fetch_turns,
+    session_from_row,
+)
+from lycheemem.storage.sqlite.skills import save_skill, skill_from_row
+from lycheemem.storage.sqlite.usage import usage_log_from_row
 
 __all__ = [
+    "SqliteTransferStore",
+    "all_users",
+    "embedding_meta",
+    "tenant_ids",
     "clamp_watermark",
     "composite_page",
     "export_counts",
@@ -46,6 +67,23 @@ __all__ = [
     "rows_after",
     "upsert_imported_records",
 ]
+
+_EXPORTED_TABLES = {
+    "records": "memory_records",
+    "composites": "composite_records",
+    "skills": "skills",
+    "sessions": "sessions",
+    "turns": "turns",
+    "summaries": "summaries",
+    "usage_logs": "usage_logs",
+}
+_OWNED_IDS = {
+    "memory_records": "record_id",
+    "composite_records": "composite_id",
+    "skills": "skill_id",
+    "usage_logs": "log_id",
+}
+
 
 # -- export pages --------------------------------------------------------------
 
@@ -91,35 +129,19 @@ def rows_after(
     ).fetchall()
 
 
-def _scalar(conn: sqlite3.Connection, sql: str, user_id: str) -> int:
-    return int(conn.execute(sql, (user_id,)).fetchone()[0])
-
-
 def export_counts(conn: sqlite3.Connection, user_id: str) -> dict[str, int]:
     """How many rows of each exported kind the caller has."""
-    tables = {
-        "records": "memory_records",
-        "composites": "composite_records",
-        "skills": "skills",
-        "sessions": "sessions",
-        "turns": "turns",
-        "summaries": "summaries",
-        "usage_logs": "usage_logs",
-    }
     return {
-        name: _scalar(conn, f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", user_id)
-        for name, table in tables.items()
+        name: int(
+            conn.execute(f"SELECT COUNT(*) FROM {table} WHERE user_id = ?", (user_id,)).fetchone()[
+                0
+            ]
+        )
+        for name, table in _EXPORTED_TABLES.items()
     }
 
 
 # -- import writes -------------------------------------------------------------
-
-_OWNED_IDS = {
-    "memory_records": "record_id",
-    "composite_records": "composite_id",
-    "skills": "skill_id",
-    "usage_logs": "log_id",
-}
 
 
 def id_owners(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> dict[str, str]:
@@ -316,3 +338,206 @@ def import_usage_log_rows(conn: sqlite3.Connection, logs: Sequence[UsageLog]) ->
     """Insert complete imported usage logs; their ids must be free."""
     for log in logs:
         import_usage_log_row(conn, log)
+
+
+def _import_sessions(
+    conn: sqlite3.Connection,
+    user_id: str,
+    sessions: Sequence[SessionImport],
+    turns: Sequence[Turn],
+    now: str,
+) -> SessionImportResult:
+    result = SessionImportResult()
+    for session in sessions:
+        import_session_row(
+            conn,
+            user_id=user_id,
+            session_id=session.session_id,
+            topic=session.topic,
+            tags=session.tags,
+            created_at=session.created_at,
+            updated_at=session.updated_at,
+            consolidated_until=session.consolidated_until,
+        )
+    for turn in turns:
+        ensure_session(conn, user_id, turn.session_id, now)
+        if import_turn_row(conn, turn):
+            result.turns_inserted += 1
+        else:
+            result.turns_skipped += 1
+    result.clamped = [clamp_watermark(conn, user_id, s.session_id) for s in sessions]
+    return result
+
+
+def _import_summaries(
+    conn: sqlite3.Connection, user_id: str, summaries: Sequence[Summary], now: str
+) -> int:
+    inserted = 0
+    for summary in summaries:
+        ensure_session(conn, user_id, summary.session_id, now)
+        inserted += import_summary_row(conn, summary)
+    return inserted
+
+
+def _start(after: PageCursor | None, width: int) -> tuple[int, ...]:
+    return tuple(int(part) for part in after) if after else (0,) * width
+
+
+class SqliteTransferStore:
+    """Implements ``TransferStore`` on the SQLite database (pages in rowid order)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def drain(self) -> None:
+        """Wait for the queued fire-and-forget writes (usage logs, retrieval counters)."""
+        await self.db.drain()
+
+    async def export_counts(self, user_id: str) -> dict[str, int]:
+        """Rows per exported kind of the caller."""
+        return await self.db.read(partial(export_counts, user_id=user_id))
+
+    async def record_page(
+        self, user_id: str, after: PageCursor | None, limit: int
+    ) -> tuple[list[MemoryRecord], PageCursor | None]:
+        """Records after the rowid cursor."""
+        (start,) = _start(after, 1)
+        records, last = await self.db.read(
+            partial(record_page, user_id=user_id, after=start, limit=limit)
+        )
+        return records, (last,)
+
+    async def composite_page(
+        self, user_id: str, after: PageCursor | None, limit: int
+    ) -> tuple[list[CompositeRecord], PageCursor | None]:
+        """Composites after the ``(level, rowid)`` cursor."""
+        level, rowid = _start(after, 2)
+        composites, last = await self.db.read(
+            partial(composite_page, user_id=user_id, after=(level, rowid), limit=limit)
+        )
+        return composites, last
+
+    async def _rows(
+        self, table: str, user_id: str, after: PageCursor | None, limit: int
+    ) -> tuple[list[sqlite3.Row], PageCursor | None]:
+        (start,) = _start(after, 1)
+        rows = await self.db.read(
+            partial(rows_after, table=table, user_id=user_id, after=start, limit=limit)
+        )
+        return rows, ((rows[-1]["_rowid"],) if rows else after)
+
+    async def skill_page(
+        self, user_id: str, after: PageCursor | None, limit: int
+    ) -> tuple[list[Skill], PageCursor | None]:
+        """Skills after the rowid cursor."""
+        rows, cursor = await self._rows("skills", user_id, after, limit)
+        return [skill_from_row(row) for row in rows], cursor
+
+    async def session_page(
+        self, user_id: str, after: PageCursor | None, limit: int
+    ) -> tuple[list[Session], PageCursor | None]:
+        """Sessions after the rowid cursor."""
+        rows, cursor = await self._rows("sessions", user_id, after, limit)
+        return [session_from_row(row) for row in rows], cursor
+
+    async def usage_log_page(
+        self, user_id: str, after: PageCursor | None, limit: int
+    ) -> tuple[list[UsageLog], PageCursor | None]:
+        """Usage logs after the rowid cursor."""
+        rows, cursor = await self._rows("usage_logs", user_id, after, limit)
+        return [usage_log_from_row(row) for row in rows], cursor
+
+    async def session_history(
+        self, user_id: str, session_id: str
+    ) -> tuple[list[Turn], list[Summary]]:
+        """Every turn and summary of the session, read in one snapshot."""
+        return await self.db.read(
+            lambda conn: (
+                fetch_turns(conn, user_id, session_id),
+                fetch_summaries(conn, user_id, session_id),
+            )
+        )
+
+    async def id_owners(self, table: OwnedTable, ids: Sequence[str]) -> dict[str, str]:
+        """Owners of the ids already taken in ``table``."""
+        return await self.db.read(partial(id_owners, table=table, ids=list(ids)))
+
+    async def upsert_imported_records(
+        self,
+        records: Sequence[MemoryRecord],
+        merge: Callable[[MemoryRecord, MemoryRecord], MemoryRecord],
+    ) -> list[MemoryRecord]:
+        """Save records, merging into stored ones."""
+        return await self.db.write(
+            partial(upsert_imported_records, records=list(records), merge=merge)
+        )
+
+    async def import_composites(
+        self, composites: Sequence[tuple[CompositeRecord, Sequence[str]]]
+    ) -> None:
+        """Insert composites with their direct members."""
+        await self.db.write(partial(import_composites, composites=list(composites)))
+
+    async def import_skills(self, skills: Sequence[Skill]) -> None:
+        """Insert or replace skills."""
+        await self.db.write(partial(import_skills, skills=list(skills)))
+
+    async def import_sessions(
+        self,
+        user_id: str,
+        sessions: Sequence[SessionImport],
+        turns: Sequence[Turn],
+        *,
+        now: str,
+    ) -> SessionImportResult:
+        """Sessions, then turns, then watermark clamps, in one write transaction."""
+        return await self.db.write(
+            lambda conn: _import_sessions(conn, user_id, sessions, turns, now)
+        )
+
+    async def import_summaries(
+        self, user_id: str, summaries: Sequence[Summary], *, now: str
+    ) -> int:
+        """Insert the summaries not stored yet."""
+        return await self.db.write(lambda conn: _import_summaries(conn, user_id, summaries, now))
+
+    async def import_usage_logs(self, logs: Sequence[UsageLog]) -> None:
+        """Insert complete usage logs."""
+        await self.db.write(partial(import_usage_log_rows, logs=list(logs)))
+
+
+# -- the whole database (``lycheemem migrate`` only) ---------------------------------------
+
+_TENANT_TABLES = (
+    "users",
+    "sessions",
+    "memory_records",
+    "composite_records",
+    "skills",
+    "usage_logs",
+    "longdoc_documents",
+)
+
+
+def embedding_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    """The ``embedding_model`` / ``embedding_dim`` the data directory's vectors were built with."""
+    rows = conn.execute(
+        "SELECT key, value FROM meta WHERE key IN ('embedding_model', 'embedding_dim')"
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def tenant_ids(conn: sqlite3.Connection) -> list[str]:
+    """Every ``user_id`` that owns an account or any exported row, sorted. Not tenant-scoped:
+    only the offline migration may use it."""
+    union = " UNION ".join(f"SELECT user_id FROM {table}" for table in _TENANT_TABLES)
+    return [row[0] for row in conn.execute(f"SELECT user_id FROM ({union}) ORDER BY user_id")]
+
+
+def all_users(conn: sqlite3.Connection) -> list[User]:
+    """Every account with its password hash and token version. Migration only."""
+    rows = conn.execute(
+        "SELECT user_id, username, password_hash, display_name, created_at, token_version"
+        " FROM users ORDER BY created_at, user_id"
+    ).fetchall()
+    return [User(**dict(row)) for row in rows]
