@@ -168,8 +168,8 @@ class Storage:
     secret: str
     sqlite: Database | None
     probes: dict[str, ProbeFn]
-    # The row side of reconciliation (every tenant); None where the backend has none yet.
-    index_rows: IndexMaintenance | None
+    # The row side of reconciliation (every tenant).
+    index_rows: IndexMaintenance
     longdoc_bank: Any  # longdoc.ports.ChunkStore (the longdoc slice is imported lazily)
     schema_version: Callable[[], int]
     queue_depth: Callable[[], int]
@@ -177,16 +177,13 @@ class Storage:
 
     async def repair(self, embedder: Embedder, batch_size: int) -> int:
         """Write the vectors of rows a crash left without them; returns how many."""
-        if self.index_rows is None:
-            return 0
         return await repair_unindexed(
             self.index_rows, self.vectors, embedder, batch_size=batch_size
         )
 
     async def reconcile(self, embedder: Embedder, batch_size: int) -> None:
         """Repair unindexed rows and delete vectors whose row is gone."""
-        if self.index_rows is not None:
-            await reconcile(self.index_rows, self.vectors, embedder, batch_size=batch_size)
+        await reconcile(self.index_rows, self.vectors, embedder, batch_size=batch_size)
 
     async def close(self) -> None:
         """Close what was opened, last opened first; safe to call twice."""

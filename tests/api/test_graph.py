@@ -18,10 +18,6 @@ from memory_support import (
     user_id_of,
 )
 
-# Reaches into the embedded SQLite file to plant rows; the routes it proves are the same
-# code on PostgreSQL (covered by the storage contract suites there).
-pytestmark = pytest.mark.embedded_only
-
 
 def _graph(client: TestClient, headers: dict[str, str] | None = None, **params: Any) -> dict:
     response = client.get("/memory/graph", params=params, headers=headers or {})
@@ -85,6 +81,7 @@ def test_limit_truncates_without_dangling_edges(client: TestClient) -> None:
     assert only_one["edges"] == [] and only_one["tree_roots"] == [t["top"].composite_id]
 
 
+@pytest.mark.embedded_only  # expires a composite in place with SQL on the SQLite file
 def test_expired_items_are_left_out_unless_asked(client: TestClient) -> None:
     t = build_tree(client, "")
     gone = make_record("", "The office coffee machine works again.", expired=True)

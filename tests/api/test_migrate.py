@@ -32,6 +32,9 @@ from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.transfer import SqliteTransferStore
 
+# `migrate --to` moves an embedded data directory: its source is the embedded backend.
+pytestmark = pytest.mark.embedded_only
+
 ALICE_FACTS = [
     "I always book an aisle seat on long flights.",
     "My sister Mara lives in Lisbon and works as a marine biologist.",

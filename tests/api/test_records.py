@@ -17,10 +17,6 @@ from memory_support import (
     user_id_of,
 )
 
-# Reaches into the embedded SQLite file to plant rows; the routes it proves are the same
-# code on PostgreSQL (covered by the storage contract suites there).
-pytestmark = pytest.mark.embedded_only
-
 
 def _vectors(client: TestClient, table: str, user_id: str, ids: list[str]) -> dict[str, Any]:
     ctx = client.app.state.ctx  # type: ignore[attr-defined]

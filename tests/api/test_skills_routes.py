@@ -8,10 +8,6 @@ import pytest
 from fastapi.testclient import TestClient
 from memory_support import HOSTILE_QUERIES, RELEASE_STEPS, remember, user_id_of
 
-# Reaches into the embedded SQLite file to plant rows; the routes it proves are the same
-# code on PostgreSQL (covered by the storage contract suites there).
-pytestmark = pytest.mark.embedded_only
-
 BACKUP_STEPS = (
     "How to back up the database:\n1. Stop the writer service\n2. Run pg_dump to a file\n"
     "3. Copy the file to S3"

@@ -20,10 +20,6 @@ from memory_support import (
 from lycheemem import __version__
 from lycheemem.domain.models import SourceRef
 
-# Reaches into the embedded SQLite file to plant rows; the routes it proves are the same
-# code on PostgreSQL (covered by the storage contract suites there).
-pytestmark = pytest.mark.embedded_only
-
 ZERO_COUNTS = {
     "session_count": 0,
     "graph_node_count": 0,
@@ -70,6 +66,7 @@ def test_status_of_an_empty_namespace(client: TestClient) -> None:
     assert body["embedding_model"] == "wordllama" and body["version"] == __version__
 
 
+@pytest.mark.embedded_only  # plants job rows with SQL on the SQLite file
 def test_status_counts_the_callers_memory(client: TestClient) -> None:
     remember(client, "s1", [*SEAT_FACTS, RELEASE_STEPS])
     build_tree(client, "")
@@ -84,6 +81,7 @@ def test_status_counts_the_callers_memory(client: TestClient) -> None:
     assert (body["queued_jobs"], body["running_jobs"], body["failed_jobs"]) == (2, 1, 1)
 
 
+@pytest.mark.embedded_only  # plants job rows with SQL on the SQLite file
 def test_status_is_per_tenant(client: TestClient, make_user: Any) -> None:
     alice, bob = make_user("alice"), make_user("bob")
     remember(client, "s1", SEAT_FACTS, headers=alice)
