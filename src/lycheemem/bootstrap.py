@@ -309,7 +309,7 @@ async def _open_postgres(
         vectors=vectors,
         jobs=PgJobStore(pg),
         users=PgUserStore(pg),
-        usage=PgUsageStore(pg),
+        usage=PgUsageStore(pg, settle=semantic.drain),
         catalog=PgCatalogStore(pg),
         tenancy=PgTenancyStore(pg),
         transfer=MemoryTransfer(
