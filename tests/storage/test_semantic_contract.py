@@ -384,3 +384,18 @@ async def test_concurrent_batches_of_two_sessions_updating_the_same_records_both
         assert not any(result.session_missing for result in results)
     stored = await s.semantic.records("alice", [r.record_id for r in records])
     assert len(stored) == len(records)
+
+
+async def test_a_record_written_twice_in_one_batch_ends_as_its_last_version(
+    stores: Semantic,
+) -> None:
+    await _session(stores, "u")
+    first = make_record("u", "uses a tool", tool_tags=["git"], confidence=0.5)
+    last = replace(first, tool_tags=["hg"], confidence=0.9, version=2)
+    await _commit(stores, "u", first, last)
+    stored = (await stores.semantic.records("u", [first.record_id]))[first.record_id]
+    assert (stored.tool_tags, stored.confidence, stored.version) == (["hg"], 0.9, 2)
+    assert await stores.semantic.tags("u", {"tool": ["git"]}, 5) == []
+    assert await stores.semantic.tags("u", {"tool": ["hg"]}, 5) == [
+        (first.record_id, "record", {"hg"})
+    ]

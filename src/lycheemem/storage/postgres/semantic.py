@@ -20,7 +20,7 @@ from lycheemem.storage.postgres.semantic_rows import (
     fetch_by_ids,
     insert_composite,
     record_from_row,
-    save_record,
+    save_records,
     save_skill,
     skill_from_row,
 )
@@ -54,8 +54,7 @@ async def _commit(conn: Conn, batch: BatchCommit) -> CommitResult:
         "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
         (f"lycheemem.commit\x1f{batch.user_id}",),
     )
-    for record in batch.records:
-        await save_record(conn, record)
+    await save_records(conn, batch.records)
     expired = (
         await search.expire_covering(
             conn, batch.user_id, batch.expire_covering, reason=batch.expire_reason, now=batch.now

@@ -26,6 +26,7 @@ __all__ = [
     "insert_composite",
     "record_from_row",
     "save_record",
+    "save_records",
     "save_skill",
     "skill_from_row",
 ]
@@ -232,25 +233,30 @@ def skill_from_row(row: dict[str, Any]) -> Skill:
     )
 
 
-async def _upsert(conn: Conn, table: str, key: str, values: dict[str, Any]) -> None:
-    """Insert ``values`` or replace every column of the row with the same ``key``.
+def _upsert_sql(table: str, key: str, columns: Sequence[str]) -> str:
+    """Insert a row or replace every column of the row with the same ``key``.
 
     Column names come from this module's fixed dictionaries, never from input.
     """
-    columns = list(values)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
-    await conn.execute(
+    return (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
-        f" ON CONFLICT ({key}) DO UPDATE SET {updates}",
-        list(values.values()),
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     )
 
 
-async def _write_tags(conn: Conn, item: MemoryRecord | CompositeRecord, kind: str) -> None:
-    await conn.execute(
-        "DELETE FROM memory_tags WHERE user_id = %s AND item_id = %s", (item.user_id, item.item_id)
-    )
-    rows: set[tuple[str, str, str, str, str]] = set()
+async def _upsert(conn: Conn, table: str, key: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert ``rows`` (all with the same columns) in one pipelined batch."""
+    if not rows:
+        return
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            _upsert_sql(table, key, list(rows[0])), [list(row.values()) for row in rows]
+        )
+
+
+def _tag_rows(item: MemoryRecord | CompositeRecord, kind: str) -> set[tuple[str, ...]]:
+    rows: set[tuple[str, ...]] = set()
     for column in TAG_COLUMNS:
         for tag in getattr(item, column):
             value = " ".join(tag.casefold().split())
@@ -260,39 +266,63 @@ async def _write_tags(conn: Conn, item: MemoryRecord | CompositeRecord, kind: st
         value = " ".join(entity.casefold().split())
         if value:
             rows.add((item.user_id, item.item_id, kind, "entity", value))
+    return rows
+
+
+async def _write_tags(
+    conn: Conn, items: Sequence[MemoryRecord | CompositeRecord], kind: str
+) -> None:
+    """Replace the tag rows of ``items`` (distinct ids) with their current tags and entities."""
+    if not items:
+        return
+    await conn.execute(
+        "DELETE FROM memory_tags WHERE (user_id, item_id) IN"
+        " (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        ([i.user_id for i in items], [i.item_id for i in items]),
+    )
+    rows = sorted(row for item in items for row in _tag_rows(item, kind))
     if rows:
         async with conn.cursor() as cur:
             await cur.executemany(
                 "INSERT INTO memory_tags (user_id, item_id, item_kind, tag_kind, tag)"
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                sorted(rows),
+                rows,
             )
 
 
-async def _write_item_sessions(
-    conn: Conn, user_id: str, item_id: str, sources: Sequence[SourceRef]
-) -> None:
-    if not sources:
+async def _write_item_sessions(conn: Conn, items: Sequence[MemoryRecord | CompositeRecord]) -> None:
+    """Add the sessions ``items`` were taught in (rows are only ever added, as on SQLite)."""
+    rows = [(i.user_id, s.session_id, i.item_id) for i in items for s in i.sources]
+    if not rows:
         return
     await conn.execute(
         "INSERT INTO item_sessions (user_id, session_id, item_id)"
-        " SELECT %s, s, %s FROM unnest(%s::text[]) AS s ON CONFLICT DO NOTHING",
-        (user_id, item_id, [source.session_id for source in sources]),
+        " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]) ON CONFLICT DO NOTHING",
+        ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]),
     )
 
 
+async def save_records(conn: Conn, records: Sequence[MemoryRecord]) -> None:
+    """Insert or fully replace ``records`` with their tag and session rows (``indexed``
+    false), in a few pipelined statements; a record listed twice ends as its last version."""
+    if not records:
+        return
+    await _upsert(conn, "memory_records", "record_id", [_record_values(r) for r in records])
+    latest = list({record.record_id: record for record in records}.values())
+    await _write_tags(conn, latest, "record")
+    await _write_item_sessions(conn, records)
+
+
 async def save_record(conn: Conn, record: MemoryRecord) -> None:
-    """Insert or fully replace ``record`` with its tag and session rows (``indexed`` false)."""
-    await _upsert(conn, "memory_records", "record_id", _record_values(record))
-    await _write_tags(conn, record, "record")
-    await _write_item_sessions(conn, record.user_id, record.record_id, record.sources)
+    """Insert or fully replace one record (see ``save_records``)."""
+    await save_records(conn, [record])
 
 
 async def insert_composite(
     conn: Conn, composite: CompositeRecord, direct_record_ids: Sequence[str]
 ) -> None:
     """Insert or replace ``composite`` with its member rows (leaf records + child composites)."""
-    await _upsert(conn, "composite_records", "composite_id", _composite_values(composite))
+    await _upsert(conn, "composite_records", "composite_id", [_composite_values(composite)])
     user, cid = composite.user_id, composite.composite_id
     await conn.execute(
         "DELETE FROM composite_members WHERE user_id = %s AND composite_id = %s", (user, cid)
@@ -307,8 +337,8 @@ async def insert_composite(
                 " direct) VALUES (%s, %s, %s, %s, %s)",
                 [(user, cid, mid, kind, flag) for mid, (kind, flag) in members.items()],
             )
-    await _write_tags(conn, composite, "composite")
-    await _write_item_sessions(conn, user, cid, composite.sources)
+    await _write_tags(conn, [composite], "composite")
+    await _write_item_sessions(conn, [composite])
 
 
 async def save_skill(conn: Conn, skill: Skill) -> None:
@@ -317,25 +347,27 @@ async def save_skill(conn: Conn, skill: Skill) -> None:
         conn,
         "skills",
         "skill_id",
-        {
-            "skill_id": skill.skill_id,
-            "user_id": skill.user_id,
-            "intent": skill.intent,
-            "doc_markdown": skill.doc_markdown,
-            "conditions": skill.conditions,
-            "metadata": Jsonb(skill.metadata),
-            "success_count": skill.success_count,
-            "fail_count": skill.fail_count,
-            "usage_count": skill.usage_count,
-            "last_used": skill.last_used,
-            "source_session_id": skill.source_session_id,
-            "source_turn_ids": Jsonb(skill.source_turn_ids),
-            "created_at": skill.created_at,
-            "updated_at": skill.updated_at,
-            "fts_text": fts_document(skill.intent, skill.doc_markdown, skill.conditions),
-            "fts_owner": fts_owner(skill.user_id),
-            "indexed": False,
-        },
+        [
+            {
+                "skill_id": skill.skill_id,
+                "user_id": skill.user_id,
+                "intent": skill.intent,
+                "doc_markdown": skill.doc_markdown,
+                "conditions": skill.conditions,
+                "metadata": Jsonb(skill.metadata),
+                "success_count": skill.success_count,
+                "fail_count": skill.fail_count,
+                "usage_count": skill.usage_count,
+                "last_used": skill.last_used,
+                "source_session_id": skill.source_session_id,
+                "source_turn_ids": Jsonb(skill.source_turn_ids),
+                "created_at": skill.created_at,
+                "updated_at": skill.updated_at,
+                "fts_text": fts_document(skill.intent, skill.doc_markdown, skill.conditions),
+                "fts_owner": fts_owner(skill.user_id),
+                "indexed": False,
+            }
+        ],
     )
 
 

@@ -68,8 +68,9 @@ CREATE INDEX memory_records_undated ON memory_records (user_id, created_at)
 CREATE INDEX memory_records_by_turn
     ON memory_records (user_id, source_session_id, (source_turn_ids -> 0));
 CREATE INDEX memory_records_unindexed ON memory_records (user_id) WHERE NOT indexed;
-CREATE INDEX memory_records_fts ON memory_records USING GIN (fts);
-CREATE INDEX memory_records_trgm ON memory_records USING GIN (semantic_text gin_trgm_ops);
+CREATE INDEX memory_records_fts ON memory_records USING GIN (fts) WITH (fastupdate = off);
+CREATE INDEX memory_records_trgm ON memory_records USING GIN (semantic_text gin_trgm_ops)
+    WITH (fastupdate = off);
 
 CREATE TABLE composite_records (
     id                   BIGSERIAL PRIMARY KEY,
@@ -122,8 +123,9 @@ CREATE INDEX composite_records_by_span_end ON composite_records (user_id, event_
 CREATE INDEX composite_records_undated ON composite_records (user_id, created_at)
     WHERE event_start IS NULL;
 CREATE INDEX composite_records_unindexed ON composite_records (user_id) WHERE NOT indexed;
-CREATE INDEX composite_records_fts ON composite_records USING GIN (fts);
-CREATE INDEX composite_records_trgm ON composite_records USING GIN (semantic_text gin_trgm_ops);
+CREATE INDEX composite_records_fts ON composite_records USING GIN (fts) WITH (fastupdate = off);
+CREATE INDEX composite_records_trgm ON composite_records USING GIN (semantic_text gin_trgm_ops)
+    WITH (fastupdate = off);
 
 CREATE TABLE composite_members (
     user_id      TEXT NOT NULL,
@@ -175,8 +177,9 @@ CREATE TABLE skills (
     fts tsvector GENERATED ALWAYS AS (to_tsvector('english'::regconfig, fts_text)) STORED
 );
 CREATE INDEX skills_by_update ON skills (user_id, updated_at);
-CREATE INDEX skills_fts ON skills USING GIN (fts);
-CREATE INDEX skills_trgm ON skills USING GIN ((intent || ' ' || doc_markdown) gin_trgm_ops);
+CREATE INDEX skills_fts ON skills USING GIN (fts) WITH (fastupdate = off);
+CREATE INDEX skills_trgm ON skills USING GIN ((intent || ' ' || doc_markdown) gin_trgm_ops)
+    WITH (fastupdate = off);
 
 -- ``seq`` orders logs written in the same millisecond (SQLite's rowid does it there).
 CREATE TABLE usage_logs (
@@ -243,36 +246,38 @@ $$;
 -- not restrict, and apply the policy's own tenant test themselves: they return only row ids
 -- of the tenant the transaction names, like the policy would. The app then reads the rows by
 -- id as lycheemem_app, under the policies as usual.
+CREATE FUNCTION tenant_rows_matching(tbl REGCLASS, q TSQUERY) RETURNS SETOF BIGINT
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    -- EXECUTE plans with the values known, so the planner sees the tsquery (a cached generic
+    -- plan of a static query chose a sequential scan).
+    RETURN QUERY EXECUTE format('SELECT id FROM %s WHERE user_id = $1 AND fts @@ $2', tbl)
+        USING current_setting('lycheemem.user_id', true), q;
+END
+$$;
 CREATE FUNCTION memory_records_matching(q tsquery) RETURNS SETOF BIGINT
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT id FROM public.memory_records
-    WHERE user_id = current_setting('lycheemem.user_id', true) AND fts @@ q
-$$;
+LANGUAGE sql STABLE AS $$ SELECT tenant_rows_matching('public.memory_records', q) $$;
 CREATE FUNCTION composite_records_matching(q tsquery) RETURNS SETOF BIGINT
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT id FROM public.composite_records
-    WHERE user_id = current_setting('lycheemem.user_id', true) AND fts @@ q
-$$;
+LANGUAGE sql STABLE AS $$ SELECT tenant_rows_matching('public.composite_records', q) $$;
 CREATE FUNCTION skills_matching(q tsquery) RETURNS SETOF BIGINT
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT id FROM public.skills
-    WHERE user_id = current_setting('lycheemem.user_id', true) AND fts @@ q
-$$;
+LANGUAGE sql STABLE AS $$ SELECT tenant_rows_matching('public.skills', q) $$;
 -- ``patterns`` are LIKE patterns over semantic_text (the CJK fallback; pg_trgm index).
+CREATE FUNCTION tenant_rows_containing(tbl REGCLASS, patterns TEXT[]) RETURNS SETOF BIGINT
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    p TEXT;
+BEGIN
+    FOREACH p IN ARRAY patterns LOOP
+        RETURN QUERY EXECUTE
+            format('SELECT id FROM %s WHERE user_id = $1 AND semantic_text LIKE $2', tbl)
+            USING current_setting('lycheemem.user_id', true), p;
+    END LOOP;
+END
+$$;
 CREATE FUNCTION memory_records_containing(patterns TEXT[]) RETURNS SETOF BIGINT
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT DISTINCT r.id FROM unnest(patterns) AS p,
-        LATERAL (SELECT id FROM public.memory_records
-                 WHERE user_id = current_setting('lycheemem.user_id', true)
-                   AND semantic_text LIKE p) AS r
-$$;
+LANGUAGE sql STABLE AS $$ SELECT tenant_rows_containing('public.memory_records', patterns) $$;
 CREATE FUNCTION composite_records_containing(patterns TEXT[]) RETURNS SETOF BIGINT
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT DISTINCT r.id FROM unnest(patterns) AS p,
-        LATERAL (SELECT id FROM public.composite_records
-                 WHERE user_id = current_setting('lycheemem.user_id', true)
-                   AND semantic_text LIKE p) AS r
-$$;
+LANGUAGE sql STABLE AS $$ SELECT tenant_rows_containing('public.composite_records', patterns) $$;
 
 -- Only the app role (and the owner) may call them. The role is created here if this is the
 -- cluster's first migration (PgDatabase.migrate creates it the same way afterwards).
@@ -282,9 +287,7 @@ BEGIN
 EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
 END
 $$;
-REVOKE ALL ON FUNCTION memory_records_matching(tsquery), composite_records_matching(tsquery),
-    skills_matching(tsquery), memory_records_containing(TEXT[]),
-    composite_records_containing(TEXT[]) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION memory_records_matching(tsquery), composite_records_matching(tsquery),
-    skills_matching(tsquery), memory_records_containing(TEXT[]),
-    composite_records_containing(TEXT[]) TO lycheemem_app;
+REVOKE ALL ON FUNCTION tenant_rows_matching(REGCLASS, TSQUERY),
+    tenant_rows_containing(REGCLASS, TEXT[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tenant_rows_matching(REGCLASS, TSQUERY),
+    tenant_rows_containing(REGCLASS, TEXT[]) TO lycheemem_app;
