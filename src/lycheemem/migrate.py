@@ -30,7 +30,7 @@ from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.postgres.database import PgDatabase
 from lycheemem.storage.postgres.meta import check_model_guard
 from lycheemem.storage.postgres.semantic import PgSemanticStore
-from lycheemem.storage.postgres.transfer import PgTransferStore, upsert_user
+from lycheemem.storage.postgres.transfer import PgTransferStore, put_meta_once, upsert_user
 from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite import transfer as sqlite_transfer
 from lycheemem.storage.sqlite.database import Database
@@ -170,6 +170,15 @@ async def migrate(
     return report
 
 
+async def _share_token_secret(settings: Settings, target: PgDatabase) -> None:
+    """Hand the data directory's token secret to the database (unless it has one), so tokens
+    the embedded server issued stay valid on every replica that takes it from there."""
+    path = settings.data_dir / "jwt_secret"
+    secret = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+    if len(secret) >= 32:
+        await put_meta_once(target, "jwt_secret", secret)
+
+
 async def _tenant_counts(store: TransferStore, bank: ChunkStore, user_id: str) -> dict[str, int]:
     """The tenant's rows per exported kind plus long documents and their chunks."""
     counts = await store.export_counts(user_id)
@@ -251,6 +260,7 @@ async def _copy(
         counts = {u: await _tenant_counts(source_store, source_bank, u) for u in tenants}
         report = MigrationReport(tenants=len(tenants))
         progress = Progress(len(users) + sum(sum(c.values()) for c in counts.values()), stream)
+        await _share_token_secret(settings, target)
         for user in users:
             await upsert_user(target, user)
         progress.advance(len(users), f"{len(users)} accounts")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from memory_support import remember, user_id_of
@@ -125,6 +126,7 @@ def test_migrate_moves_a_data_dir_into_postgresql_and_is_idempotent(
 ) -> None:
     made = _build_data_dir(settings)
     alice = made["alice"]
+    (settings.data_dir / "jwt_secret").write_text("ab" * 32, encoding="utf-8")
     env = {"LYCHEEMEM_DATA_DIR": str(settings.data_dir)}
     done = run_cli(tmp_path, "migrate", "--to", pg_url, **env)
     assert done.returncode == 0, done.stderr
@@ -154,6 +156,10 @@ def test_migrate_moves_a_data_dir_into_postgresql_and_is_idempotent(
     assert verify_password(user.password_hash, "correct-horse-1")
     table = done.stderr.splitlines()
     assert any(line.startswith("records") for line in table)
+
+    with psycopg.connect(pg_url) as conn:
+        secret = conn.execute("SELECT value FROM meta WHERE key = 'jwt_secret'").fetchone()
+    assert secret == ("ab" * 32,)  # tokens of the embedded server stay valid
 
     again = run_cli(tmp_path, "migrate", "--to", pg_url, **env)
     assert again.returncode == 0, again.stderr

@@ -21,7 +21,7 @@ from lycheemem.storage.postgres.tenancy import PgTenancyStore
 from lycheemem.storage.postgres.transfer import PgTransferStore
 from lycheemem.storage.postgres.users import PgUserStore
 from lycheemem.storage.postgres.vectors import PgVectorIndex
-from lycheemem.storage.sqlite import transfer as admin
+from lycheemem.storage.sqlite import transfer as sql
 from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
@@ -43,17 +43,17 @@ IMPLEMENTATIONS = [
     (ports.UsageStore, SqliteUsageStore),
     (ports.UserStore, SqliteUserStore),
     (ports.CatalogStore, SqliteCatalogStore),
-    (ports.IndexMaintenance, SqliteIndexMaintenance),
     (ports.TransferStore, SqliteTransferStore),
+    (ports.IndexMaintenance, SqliteIndexMaintenance),
     # the PostgreSQL backend so far (storage/postgres; the rest is listed in DECISIONS.md)
     (ports.SessionStore, PgSessionStore),
     (ports.VectorIndex, PgVectorIndex),
     (ports.JobStore, PgJobStore),
     (ports.UserStore, PgUserStore),
+    (ports.TransferStore, PgTransferStore),
     (ports.CatalogStore, PgCatalogStore),
     (ports.TenancyStore, PgTenancyStore),
     (ports.IndexMaintenance, PgIndexMaintenance),
-    (ports.TransferStore, PgTransferStore),
 ]
 
 
@@ -114,13 +114,13 @@ async def test_import_batches_write_every_row_and_return_nothing(tmp_path) -> No
             created_at=stamp,
             updated_at=stamp,
         )
-        assert await db.write(lambda conn: admin.import_skills(conn, skills)) is None
-        assert await db.write(lambda conn: admin.import_usage_log_rows(conn, [log])) is None
-        assert await db.write(lambda conn: admin.import_composites(conn, [(composite, [])])) is None
+        assert await db.write(lambda conn: sql.import_skills(conn, skills)) is None
+        assert await db.write(lambda conn: sql.import_usage_log_rows(conn, [log])) is None
+        assert await db.write(lambda conn: sql.import_composites(conn, [(composite, [])])) is None
         stored = await db.read(lambda conn: fetch_skills(conn, "u", [s.skill_id for s in skills]))
         assert sorted(stored) == ["sk0", "sk1", "sk2"]
         assert await db.read(lambda conn: fetch_usage_log(conn, "u", "log1")) is not None
-        counts = await db.read(lambda conn: admin.export_counts(conn, "u"))
+        counts = await db.read(lambda conn: sql.export_counts(conn, "u"))
         assert counts["composites"] == 1
     finally:
         await db.close()
@@ -147,7 +147,7 @@ async def test_catalog_store_keeps_tenants_apart(tmp_path) -> None:
     mine = [_skill("u1", f"a{n}", stamp) for n in range(2)]
     theirs = [_skill("u2", "b0", stamp)]
     try:
-        await db.write(lambda conn: admin.import_skills(conn, [*mine, *theirs]))
+        await db.write(lambda conn: sql.import_skills(conn, [*mine, *theirs]))
         skills, total = await catalog.list_skills("u1", q=None, offset=0, limit=10)
         assert total == 2 and sorted(s.skill_id for s in skills) == ["a0", "a1"]
         assert await catalog.delete_skill("u1", "b0") is False

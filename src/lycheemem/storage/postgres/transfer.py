@@ -48,7 +48,7 @@ from lycheemem.storage.postgres.sessions import (
     lock_session,
 )
 
-__all__ = ["PgTransferStore", "upsert_user"]
+__all__ = ["PgTransferStore", "put_meta_once", "upsert_user"]
 
 _EXPORTED_TABLES = {
     "records": "memory_records",
@@ -244,6 +244,18 @@ async def upsert_user(db: PgDatabase, user: User) -> None:
                 user.token_version,
             ),
         )
+
+
+async def put_meta_once(db: PgDatabase, key: str, value: str) -> str:
+    """Store ``meta[key] = value`` unless the key is set; returns the value stored now."""
+    async with db.system() as conn:
+        await conn.execute(
+            "INSERT INTO meta (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+            (key, value),
+        )
+        cur = await conn.execute("SELECT value FROM meta WHERE key = %s", (key,))
+        row = await cur.fetchone()
+    return str(row["value"]) if row else value
 
 
 class PgTransferStore:

@@ -1,7 +1,7 @@
 """``TransferStore`` on SQLite: the pages an export reads and the rows an import writes.
 
 The SQL lives in plain sync functions of a ``sqlite3.Connection`` (moved here from
-``admin.py``); ``SqliteTransferStore`` runs them through ``Database.read`` / ``write``.
+the former ``admin.py``); ``SqliteTransferStore`` runs them through ``Database.read`` / ``write``.
 Pages follow rowid order, so the cursors are rowids (composites: ``(level, rowid)``).
 """
 
