@@ -7,6 +7,7 @@ is asked with ``/memory/search``. A hit is an evidence dia_id among the source t
 of the top-k results (see shared/data/locomo-dev/README.md).
 
     python bench/locomo.py --data DIR_OR_FILE                          # in-process app
+    python bench/locomo.py --data DIR_OR_FILE --database-url postgresql://...  # on PostgreSQL
     LOCOMO_DIR=DIR python bench/locomo.py --base-url http://127.0.0.1:8000  # a running server
 
 The data is not shipped with LycheeMem (see MISSING_DATA for where to get it). ``--data`` (or
@@ -93,8 +94,9 @@ def sessions_of(conversation: dict[str, Any]) -> Iterator[tuple[str, str, list[d
 
 
 @contextmanager
-def api_client(base_url: str | None) -> Iterator[Any]:
-    """An HTTP client: a real server at ``base_url`` or the app in-process (ASGI)."""
+def api_client(base_url: str | None, database_url: str = "") -> Iterator[Any]:
+    """An HTTP client: a real server at ``base_url`` or the app in-process (ASGI), on the
+    embedded store or, with ``database_url``, on PostgreSQL."""
     if base_url:
         import httpx
 
@@ -108,7 +110,11 @@ def api_client(base_url: str | None) -> Iterator[Any]:
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(
-            env_file=None, data_dir=Path(tmp), consolidate_debounce_s=0, llm_model=""
+            env_file=None,
+            data_dir=Path(tmp),
+            consolidate_debounce_s=0,
+            llm_model="",
+            database_url=database_url,
         )
         with TestClient(create_app(settings)) as client:
             yield client
@@ -233,6 +239,11 @@ def main() -> int:
         "--if-present", action="store_true", help="exit 0 with a note when the data is missing"
     )
     parser.add_argument("--base-url", default=None, help="running server (default: in-process)")
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="in-process app on this PostgreSQL database (an empty one) instead of SQLite",
+    )
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--conversations", type=int, default=0, help="limit (0 = all)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
@@ -248,7 +259,7 @@ def main() -> int:
     if args.conversations:
         conversations = conversations[: args.conversations]
     all_rows: list[dict[str, Any]] = []
-    with api_client(args.base_url) as client:
+    with api_client(args.base_url, args.database_url) as client:
         for name, conversation in conversations:
             user = f"locomo_{name}_{uuid.uuid4().hex[:6]}"
             token = client.post(

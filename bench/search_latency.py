@@ -13,6 +13,7 @@ resident memory).
 
     python bench/search_latency.py --records 100000 --queries 200 --top-k 5 --threads 2
     python bench/search_latency.py --records 1000000 --data-dir bench/data/1m --http
+    python bench/search_latency.py --records 100000 --database-url postgresql://.../bench
 """
 
 from __future__ import annotations
@@ -90,7 +91,6 @@ async def populate(ctx, count: int, user_id: str, rng: random.Random) -> float:
     """Insert ``count`` records with vectors; returns seconds spent."""
     from lycheemem.domain.models import MemoryRecord, SourceRef, VectorRow
     from lycheemem.domain.text.terms import canon, record_id_for
-    from lycheemem.storage.sqlite.records import save_record
 
     started = time.perf_counter()
     now = ctx.clock.now_iso()
@@ -117,11 +117,7 @@ async def populate(ctx, count: int, user_id: str, rng: random.Random) -> float:
                 )
             )
 
-        def write(conn, records=records):
-            for record in records:
-                save_record(conn, record)
-
-        await ctx.db.write(write)
+        await _save_records(ctx, user_id, records)
         texts = [r.semantic_text for r in records] + [r.normalized_text for r in records]
         matrix = await ctx.embedder.inner.embed(texts)
         half = len(records)
@@ -136,13 +132,28 @@ async def populate(ctx, count: int, user_id: str, rng: random.Random) -> float:
         )
         # as consolidation does: flag the rows whose vectors are stored, so the startup
         # reconcile of crashed batches does not re-embed the whole bench dataset
-        ids = [(r.record_id,) for r in records]
-        await ctx.db.write(
-            lambda conn, ids=ids: conn.executemany(
-                "UPDATE memory_records SET indexed = 1 WHERE record_id = ?", ids
-            )
+        await ctx.service.semantic.mark_indexed(
+            record_ids=[r.record_id for r in records], composite_ids=[], skill_ids=[]
         )
     return time.perf_counter() - started
+
+
+async def _save_records(ctx, user_id: str, records: list) -> None:
+    """Insert records the way consolidation stores them, on whichever backend is open."""
+    if ctx.storage.backend == "postgres":
+        from lycheemem.storage.postgres.semantic_rows import save_record as pg_save_record
+
+        async with ctx.service.semantic.db.tenant(user_id) as conn:
+            for record in records:
+                await pg_save_record(conn, record)
+        return
+    from lycheemem.storage.sqlite.records import save_record
+
+    def write(conn):
+        for record in records:
+            save_record(conn, record)
+
+    await ctx.db.write(write)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -157,11 +168,19 @@ META = "bench-meta.json"
 RECALL_QUERIES = 50
 
 
+DATABASE_URL = ""  # --database-url: PostgreSQL instead of the embedded files
+
+
 def _settings(data_dir: Path, **overrides: object):
     from lycheemem.config import load_settings
 
     return load_settings(
-        env_file=None, data_dir=data_dir, llm_model="", sqlite_synchronous="NORMAL", **overrides
+        env_file=None,
+        data_dir=data_dir,
+        llm_model="",
+        sqlite_synchronous="NORMAL",
+        database_url=DATABASE_URL,
+        **overrides,
     )
 
 
@@ -236,7 +255,7 @@ async def in_process(data_dir: Path, meta: dict, args: argparse.Namespace) -> di
         cpu.append((time.process_time() - used) * 1000)
         for stage in stages:
             stages[stage].append(outcome.timing_ms[stage])
-    await ctx.db.write(lambda conn: None)  # drain queued usage-log writes
+    await _drain(ctx)  # queued usage-log writes
     print(f"context open: {open_ms:.0f} ms ({saved} saved vector indexes on disk)")
     print(f"cold first query after open: {cold_ms:.0f} ms")
     print(_summary(f"service call, {args.records} records, top_k={args.top_k}", totals))
@@ -254,8 +273,9 @@ async def in_process(data_dir: Path, meta: dict, args: argparse.Namespace) -> di
         "cpu_p50_ms": round(statistics.median(cpu), 2),
     }
     # Both need this branch's vector index; older code (a baseline run) lacks them.
-    if hasattr(ctx.vectors, "cache_info"):
+    if hasattr(ctx.vectors, "cache_info") or DATABASE_URL:
         result["recall_at_10"] = await vector_recall(ctx, user_id, queries[:RECALL_QUERIES])
+    if hasattr(ctx.vectors, "cache_info"):
         result["cache"] = await ctx.vectors.cache_info()
     for entry in result.get("cache", []):
         print(
@@ -264,6 +284,13 @@ async def in_process(data_dir: Path, meta: dict, args: argparse.Namespace) -> di
         )
     await ctx.close()
     return result
+
+
+async def _drain(ctx) -> None:
+    if ctx.storage.backend == "postgres":
+        await ctx.service.semantic.drain()
+    else:
+        await ctx.db.write(lambda conn: None)
 
 
 async def vector_recall(ctx, user_id: str, queries: list[str]) -> dict[str, float]:
@@ -317,6 +344,7 @@ def over_http(data_dir: Path, args: argparse.Namespace) -> dict:
         "LYCHEEMEM_LLM_MODEL": "",
         "LYCHEEMEM_SQLITE_SYNCHRONOUS": "NORMAL",
         "LYCHEEMEM_LOG_LEVEL": "WARNING",
+        "LYCHEEMEM_DATABASE_URL": DATABASE_URL,
         "PYTHONPATH": str(ROOT / "src"),
     }
     server = subprocess.Popen(
@@ -411,7 +439,11 @@ async def run(args: argparse.Namespace) -> None:
 
 async def _measure(data_dir: Path, args: argparse.Namespace) -> None:
     meta = await prepare(data_dir, args.records)
-    result = {"records": args.records, "insert_s": meta["insert_s"]}
+    result = {
+        "records": args.records,
+        "backend": "postgres" if DATABASE_URL else "embedded",
+        "insert_s": meta["insert_s"],
+    }
     result["in_process"] = await in_process(data_dir, meta, args)
     if args.http:
         result["http"] = await asyncio.to_thread(over_http, data_dir, args)
@@ -436,11 +468,18 @@ def main() -> int:
     )
     parser.add_argument("--json", help="append the measured numbers as one JSON line here")
     parser.add_argument(
+        "--database-url",
+        default="",
+        help="postgresql://... : measure the PostgreSQL backend (an empty database) instead",
+    )
+    parser.add_argument(
         "--http",
         action="store_true",
         help="also time POST /memory/search against a freshly started server (main.py)",
     )
     args = parser.parse_args()
+    global DATABASE_URL
+    DATABASE_URL = args.database_url
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = str(args.threads)
     asyncio.run(run(args))

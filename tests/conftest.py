@@ -71,11 +71,39 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+# The suites that prove features run once per storage backend (README "Scaling out").
+BOTH_BACKENDS = ("api", "mcp", "security")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test of the feature suites that builds an app on both backends."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    suite = Path(str(metafunc.definition.path)).relative_to(Path(__file__).parent).parts[0]
+    if suite not in BOTH_BACKENDS:
+        return
+    only_embedded = metafunc.definition.get_closest_marker("embedded_only") is not None
+    backends = ["embedded"] if only_embedded else ["embedded", "postgres"]
+    metafunc.parametrize("backend", backends, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def backend(request: pytest.FixtureRequest) -> str:
+    """``embedded`` or ``postgres``: the storage backend the test's app runs on."""
+    return str(getattr(request, "param", "embedded"))
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
     """Memory-only test settings in a temp data dir; the demo counts as not built, whatever
     ``web-demo/dist`` holds in the checkout."""
-    return make_test_settings(tmp_path, demo_dir=str(tmp_path / "demo-not-built"))
+    from pg_support import backend_overrides  # the plugin is registered by then
+
+    return make_test_settings(
+        tmp_path,
+        demo_dir=str(tmp_path / "demo-not-built"),
+        **backend_overrides(request, backend),
+    )
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Build everything from ``Settings``: the only place that picks concrete classes.
 
 ``build_context(settings)`` returns an unopened ``AppContext``; ``await
-ctx.open()`` creates directories, opens SQLite and LanceDB, loads the
-embedder and starts background work; ``await ctx.close()`` undoes it.
+ctx.open()`` loads the embedder, opens the storage backend the settings select
+(``open_storage``: embedded SQLite + LanceDB, or PostgreSQL when
+``LYCHEEMEM_DATABASE_URL`` is set), wires the services and starts background
+work; ``await ctx.close()`` undoes it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +29,20 @@ from lycheemem.consolidation.reconcile import reconcile, repair_unindexed
 from lycheemem.consolidation.worker import JobWorker
 from lycheemem.domain.bulk import bulk_work
 from lycheemem.domain.locks import SessionLocks
-from lycheemem.domain.ports import LLM, Embedder, IndexMaintenance, TokenCounter
+from lycheemem.domain.ports import (
+    LLM,
+    CatalogStore,
+    Embedder,
+    IndexMaintenance,
+    JobStore,
+    SemanticStore,
+    SessionStore,
+    TenancyStore,
+    TokenCounter,
+    UsageStore,
+    UserStore,
+    VectorIndex,
+)
 from lycheemem.domain.turns import TurnFactory
 from lycheemem.domain.working_memory.manager import WMConfig, WorkingMemoryManager
 from lycheemem.errors import ConfigError, EmbeddingMismatch
@@ -43,6 +59,18 @@ from lycheemem.services.sessions import MemoryService
 from lycheemem.services.transfer import MemoryTransfer
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.storage.permissions import secure_data_dir
+from lycheemem.storage.postgres.catalog import PgCatalogStore
+from lycheemem.storage.postgres.database import PgDatabase
+from lycheemem.storage.postgres.jobs import PgJobStore
+from lycheemem.storage.postgres.maintenance import PgIndexMaintenance
+from lycheemem.storage.postgres.meta import check_model_guard, shared_secret
+from lycheemem.storage.postgres.semantic import PgSemanticStore
+from lycheemem.storage.postgres.sessions import PgSessionStore
+from lycheemem.storage.postgres.tenancy import PgTenancyStore
+from lycheemem.storage.postgres.transfer import PgTransferStore
+from lycheemem.storage.postgres.usage import PgUsageStore
+from lycheemem.storage.postgres.users import PgUserStore
+from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite.catalog import SqliteCatalogStore
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.jobs import SqliteJobStore
@@ -54,7 +82,7 @@ from lycheemem.storage.sqlite.transfer import SqliteTransferStore
 from lycheemem.storage.sqlite.usage import SqliteUsageStore
 from lycheemem.storage.sqlite.users import SqliteUserStore
 
-__all__ = ["AppContext", "build_context", "build_embedder", "build_llm"]
+__all__ = ["AppContext", "Storage", "build_context", "build_embedder", "build_llm", "open_storage"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +143,205 @@ def _check_model_guard(conn: sqlite3.Connection, model: str, dim: int, now: str)
         )
 
 
+ProbeFn = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class Storage:
+    """Every store of one backend, opened: what the services are wired to.
+
+    ``backend`` is ``embedded`` (SQLite + LanceDB files in the data directory) or
+    ``postgres`` (one database shared by every replica). ``probes`` are the readiness
+    checks by name; ``close`` releases everything ``open_storage`` opened.
+    """
+
+    backend: str
+    describe: str
+    sessions: SessionStore
+    semantic: SemanticStore
+    vectors: VectorIndex
+    jobs: JobStore
+    users: UserStore
+    usage: UsageStore
+    catalog: CatalogStore
+    tenancy: TenancyStore
+    transfer: MemoryTransfer
+    secret: str
+    sqlite: Database | None
+    probes: dict[str, ProbeFn]
+    # The row side of reconciliation (every tenant).
+    index_rows: IndexMaintenance
+    longdoc_bank: Any  # longdoc.ports.ChunkStore (the longdoc slice is imported lazily)
+    schema_version: Callable[[], int]
+    queue_depth: Callable[[], int]
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def repair(self, embedder: Embedder, batch_size: int) -> int:
+        """Write the vectors of rows a crash left without them; returns how many."""
+        return await repair_unindexed(
+            self.index_rows, self.vectors, embedder, batch_size=batch_size
+        )
+
+    async def reconcile(self, embedder: Embedder, batch_size: int) -> None:
+        """Repair unindexed rows and delete vectors whose row is gone."""
+        await reconcile(self.index_rows, self.vectors, embedder, batch_size=batch_size)
+
+    async def close(self) -> None:
+        """Close what was opened, last opened first; safe to call twice."""
+        await _close_all(self.closers)
+
+
+async def _close_all(closers: list[Callable[[], Awaitable[None]]]) -> None:
+    while closers:
+        closer = closers.pop()
+        try:
+            await closer()
+        except Exception:  # closing the rest matters more than one failure
+            log.exception("closing storage failed")
+
+
+async def open_storage(settings: Settings, embedder: Embedder, clock: Clock) -> Storage:
+    """Open the backend ``settings`` select (``LYCHEEMEM_DATABASE_URL``) with its stores."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+    try:
+        if settings.backend == "postgres":
+            return await _open_postgres(settings, embedder, clock, closers)
+        return await _open_embedded(settings, embedder, clock, closers)
+    except BaseException:
+        await _close_all(closers)
+        raise
+
+
+async def _open_sqlite(
+    settings: Settings, embedder: Embedder, clock: Clock, closers: list[Any]
+) -> Database:
+    for loose in secure_data_dir(settings.data_dir, settings.db_path):
+        log.warning("%s is accessible to other users; run chmod go-rwx on it", loose)
+    db = Database(
+        settings.db_path, synchronous=settings.sqlite_synchronous, readers=settings.sqlite_readers
+    )
+    await db.open()
+    closers.append(db.close)
+    await db.write(
+        lambda conn: _check_model_guard(conn, embedder.model_name, embedder.dim, clock.now_iso())
+    )
+    return db
+
+
+async def _open_lance(settings: Settings, embedder: Embedder, closers: list[Any]) -> Any:
+    vectors = LanceVectorIndex(
+        settings.lance_dir,
+        dim=embedder.dim,
+        strategy=settings.vector_search,
+        cache_mb=settings.vector_cache_mb,
+        ann_min_rows=settings.ann_min_rows,
+        spill_dir=settings.data_dir / "vector-spill",
+    )
+    await vectors.open()
+    closers.append(vectors.close)
+    return vectors
+
+
+def _sqlite_probe(db: Database) -> ProbeFn:
+    return lambda: db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+
+async def _open_embedded(
+    settings: Settings, embedder: Embedder, clock: Clock, closers: list[Any]
+) -> Storage:
+    """SQLite + LanceDB files in the data directory (the default)."""
+    from lycheemem.longdoc.bank_factory import build_bank
+
+    db = await _open_sqlite(settings, embedder, clock, closers)
+    vectors = await _open_lance(settings, embedder, closers)
+    semantic = SqliteSemanticStore(db)
+    batch = settings.embedding_batch_size
+    return Storage(
+        backend="embedded",
+        describe=f"embedded, data dir {settings.data_dir}",
+        sessions=SqliteSessionStore(db),
+        semantic=semantic,
+        vectors=vectors,
+        jobs=SqliteJobStore(db),
+        users=SqliteUserStore(db),
+        usage=SqliteUsageStore(db),
+        catalog=SqliteCatalogStore(db),
+        tenancy=SqliteTenancyStore(db),
+        transfer=MemoryTransfer(
+            store=SqliteTransferStore(db),
+            semantic=semantic,
+            vectors=vectors,
+            embedder=embedder,
+            clock=clock,
+            embed_batch=batch,
+        ),
+        secret=load_or_create_secret(settings.jwt_secret, settings.data_dir),
+        sqlite=db,
+        probes={"sqlite": _sqlite_probe(db), "lancedb": vectors.ping},
+        index_rows=SqliteIndexMaintenance(db),
+        longdoc_bank=build_bank(db, lance_dir=settings.lance_dir, dim=embedder.dim),
+        schema_version=lambda: db.schema_version,
+        queue_depth=lambda: db.queue_depth,
+        closers=closers,
+    )
+
+
+async def _open_postgres(
+    settings: Settings, embedder: Embedder, clock: Clock, closers: list[Any]
+) -> Storage:
+    """Everything in one PostgreSQL database: a replica keeps no files of its own."""
+    from lycheemem.longdoc.bank_factory import build_bank
+
+    pg = PgDatabase(settings.database_url, max_size=settings.database_pool_size)
+    await pg.open()
+    closers.append(pg.close)
+    await check_model_guard(pg, embedder.model_name, embedder.dim, clock.now_iso())
+    vectors = PgVectorIndex(
+        pg, dim=embedder.dim, strategy=settings.vector_search, exact_max_rows=settings.ann_min_rows
+    )
+    await vectors.open()
+    semantic = PgSemanticStore(pg)
+    closers.append(semantic.drain)
+    return Storage(
+        backend="postgres",
+        describe=f"PostgreSQL {_redacted(settings.database_url)}",
+        sessions=PgSessionStore(pg),
+        semantic=semantic,
+        vectors=vectors,
+        jobs=PgJobStore(pg),
+        users=PgUserStore(pg),
+        usage=PgUsageStore(pg, settle=semantic.drain),
+        catalog=PgCatalogStore(pg),
+        tenancy=PgTenancyStore(pg),
+        transfer=MemoryTransfer(
+            store=PgTransferStore(pg, drain=semantic.drain),
+            semantic=semantic,
+            vectors=vectors,
+            embedder=embedder,
+            clock=clock,
+            embed_batch=settings.embedding_batch_size,
+        ),
+        secret=await shared_secret(pg, settings.jwt_secret),
+        sqlite=None,
+        probes={"postgres": pg.ping},
+        index_rows=PgIndexMaintenance(pg),
+        longdoc_bank=build_bank(pg, lance_dir=settings.lance_dir, dim=embedder.dim),
+        schema_version=lambda: pg.schema_version,
+        queue_depth=lambda: 0,
+        closers=closers,
+    )
+
+
+def _redacted(url: str) -> str:
+    """The URL without its password, for logs."""
+    head, at, tail = url.rpartition("@")
+    if not at:
+        return url
+    scheme, _, credentials = head.partition("://")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}@{tail}"
+
+
 @dataclass
 class AppContext:
     """Everything one running app needs, built from ``Settings``."""
@@ -125,13 +352,15 @@ class AppContext:
     llm: LLM | None = None
     embedder_override: Embedder | None = None
     ready: bool = False
-    db: Database = field(init=False)
+    storage: Storage = field(init=False)
+    # The embedded SQLite database (None on PostgreSQL); tests reach into it.
+    db: Database | None = field(init=False, default=None)
     tokens: TokenCounter = field(init=False)
     embedder: CachedEmbedder = field(init=False)
-    vectors: LanceVectorIndex = field(init=False)
+    vectors: VectorIndex = field(init=False)
     auth: AuthService = field(init=False)
     service: MemoryService = field(init=False)
-    jobs: SqliteJobStore = field(init=False)
+    jobs: JobStore = field(init=False)
     worker: JobWorker = field(init=False)
     extras: dict[str, Any] = field(default_factory=dict)
     chat: Any = None
@@ -149,37 +378,18 @@ class AppContext:
     async def open(self) -> None:
         """Open storage and providers and wire the services."""
         settings = self.settings
-        for loose in secure_data_dir(settings.data_dir, settings.db_path):
-            log.warning("%s is accessible to other users; run chmod go-rwx on it", loose)
         if self.llm is not None and hasattr(self.llm, "observer"):
             self.llm.observer = self.metrics.observe_llm
         self.tokens = build_token_counter()
         inner = self.embedder_override or await build_embedder(settings)
         self.embedder = CachedEmbedder(inner, capacity=settings.embedding_cache_size)
-        self.db = Database(
-            settings.db_path,
-            synchronous=settings.sqlite_synchronous,
-            readers=settings.sqlite_readers,
-        )
-        await self.db.open()
-        await self.db.write(
-            lambda conn: _check_model_guard(
-                conn, self.embedder.model_name, self.embedder.dim, self.clock.now_iso()
-            )
-        )
-        self.vectors = LanceVectorIndex(
-            settings.lance_dir,
-            dim=self.embedder.dim,
-            strategy=settings.vector_search,
-            cache_mb=settings.vector_cache_mb,
-            ann_min_rows=settings.ann_min_rows,
-            spill_dir=settings.data_dir / "vector-spill",
-        )
-        await self.vectors.open()
-        secret = load_or_create_secret(settings.jwt_secret, settings.data_dir)
+        self.storage = await open_storage(settings, self.embedder, self.clock)
+        store = self.storage
+        self.db = store.sqlite
+        self.vectors = store.vectors
         self.auth = AuthService(
-            users=SqliteUserStore(self.db),
-            tokens=TokenService(secret, expire_hours=settings.jwt_expire_hours),
+            users=store.users,
+            tokens=TokenService(store.secret, expire_hours=settings.jwt_expire_hours),
             require_auth=settings.require_auth,
             allow_registration=settings.allow_registration,
             clock=self.clock,
@@ -191,8 +401,9 @@ class AppContext:
                 concurrency=settings.password_hash_concurrency,
                 queue=settings.password_hash_queue,
             ),
+            cache_ttl_s=settings.user_cache_ttl_s,
         )
-        sessions = SqliteSessionStore(self.db)
+        sessions = store.sessions
         working_memory = WorkingMemoryManager(
             store=sessions,
             tokens=self.tokens,
@@ -200,8 +411,8 @@ class AppContext:
             config=_wm_config(settings),
             clock=self.clock,
         )
-        semantic = SqliteSemanticStore(self.db)
-        jobs = SqliteJobStore(self.db)
+        semantic = store.semantic
+        jobs = store.jobs
         self.jobs = jobs
         self.worker = JobWorker(
             jobs=jobs,
@@ -210,6 +421,7 @@ class AppContext:
             concurrency=settings.worker_concurrency,
             grace_s=settings.shutdown_grace_s,
             on_finished=self._job_finished,
+            lease_s=settings.job_lease_s,
         )
         consolidator = Consolidator(
             store=semantic,
@@ -255,12 +467,12 @@ class AppContext:
             settings=settings,
             llm=self.llm,
             memory=memory,
-            feedback=FeedbackService(usage=SqliteUsageStore(self.db), clock=self.clock),
+            feedback=FeedbackService(usage=store.usage, clock=self.clock),
             embedder=self.embedder,
         )
         self.service = MemoryService(
             sessions=sessions,
-            tenancy=SqliteTenancyStore(self.db),
+            tenancy=store.tenancy,
             semantic=semantic,
             vectors=self.vectors,
             working_memory=working_memory,
@@ -273,33 +485,23 @@ class AppContext:
             chat_runner=self.chat,
         )
         self.manage = ManagementService(
-            catalog=SqliteCatalogStore(self.db),
+            catalog=store.catalog,
             semantic=semantic,
             vectors=self.vectors,
             jobs=jobs,
             working_memory=working_memory,
-            transfer=MemoryTransfer(
-                store=SqliteTransferStore(self.db),
-                semantic=semantic,
-                vectors=self.vectors,
-                embedder=self.embedder,
-                clock=self.clock,
-                embed_batch=settings.embedding_batch_size,
-            ),
+            transfer=store.transfer,
             max_concurrent_imports=settings.max_concurrent_imports,
         )
         # Rows a crash left without vectors are searchable again before the first request.
-        self.index_rows = SqliteIndexMaintenance(self.db)
-        repaired = await repair_unindexed(
-            self.index_rows, self.vectors, self.embedder, batch_size=settings.embedding_batch_size
-        )
+        repaired = await store.repair(self.embedder, settings.embedding_batch_size)
         if repaired:
             log.warning("re-embedded %d rows left without vectors by a crash", repaired)
         await self.worker.start()
         await self._open_longdoc()
         self._reconciler = asyncio.create_task(self._reconcile_loop(), name="lycheemem-reconcile")
         self.ready = True
-        log.info("LycheeMem ready (%s mode, data dir %s)", self.mode, settings.data_dir)
+        log.info("LycheeMem ready (%s mode, %s storage)", self.mode, store.describe)
 
     async def _reconcile_loop(self) -> None:
         """Full reconciliation after startup, then every ``reconcile_interval_s`` (0 = once)."""
@@ -308,12 +510,7 @@ class AppContext:
             try:
                 # Re-embedding found rows is bulk work: searches' embeddings go first.
                 with bulk_work():
-                    await reconcile(
-                        self.index_rows,
-                        self.vectors,
-                        self.embedder,
-                        batch_size=self.settings.embedding_batch_size,
-                    )
+                    await self.storage.reconcile(self.embedder, self.settings.embedding_batch_size)
             except Exception:  # a failed pass is retried at the next interval
                 log.exception("storage reconciliation failed")
             if not interval:
@@ -322,12 +519,12 @@ class AppContext:
 
     async def _open_longdoc(self) -> None:
         from lycheemem.longdoc import LongDocService, load_longdoc_settings
-        from lycheemem.longdoc.bank_factory import build_bank
 
         settings = self.longdoc_settings or load_longdoc_settings(env_file=None)
         self.longdoc_settings = settings
-        bank = build_bank(self.db, lance_dir=self.settings.lance_dir, dim=self.embedder.dim)
-        self.longdoc = LongDocService(settings, bank, self.embedder, self.tokens)
+        self.longdoc = LongDocService(
+            settings, self.storage.longdoc_bank, self.embedder, self.tokens
+        )
         await self.longdoc.start()
 
     async def close(self) -> None:
@@ -348,12 +545,9 @@ class AppContext:
         service = getattr(self, "service", None)
         if service is not None:
             await service.working_memory.wait_idle()
-        vectors = getattr(self, "vectors", None)
-        if vectors is not None:
-            await vectors.close()
-        db = getattr(self, "db", None)
-        if db is not None:
-            await db.close()
+        storage = getattr(self, "storage", None)
+        if storage is not None:
+            await storage.close()
         auth = getattr(self, "auth", None)
         if auth is not None:
             auth.close()
@@ -369,9 +563,9 @@ class AppContext:
     async def readiness_checks(self) -> dict[str, str]:
         """The ``/ready`` checks (API.md §9)."""
         checks: dict[str, str] = {}
-        checks["sqlite"] = await _probe(self.db.read(lambda c: c.execute("SELECT 1").fetchone()))
-        checks["migrations"] = "ok" if self.db.schema_version > 0 else "error: not applied"
-        checks["lancedb"] = await _probe(self.vectors.ping())
+        for name, probe in self.storage.probes.items():
+            checks[name] = await _probe(probe())
+        checks["migrations"] = "ok" if self.storage.schema_version() > 0 else "error: not applied"
         checks["embedder"] = await _probe(self.embedder.embed(["ready"], kind="query"))
         checks["worker"] = "ok" if self.worker.alive else "error: worker stopped"
         checks["llm"] = "configured" if self.llm is not None else "disabled"
@@ -380,7 +574,7 @@ class AppContext:
 
     async def refresh_gauges(self) -> None:
         """Update gauges that are sampled rather than counted."""
-        self.metrics.writer_queue.set(self.db.queue_depth)
+        self.metrics.writer_queue.set(self.storage.queue_depth())
         counts = await self.jobs.counts()
         for status in ("queued", "running", "done", "failed"):
             self.metrics.jobs.labels(status).set(counts.get(status, 0))

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     # only add GIL hand-offs to a search's concurrent reads (measured: p50 17.2 -> 14.2 ms
     # at 10k records on 2 cores going from 4 readers to 2).
     sqlite_readers: int = Field(0, ge=0, le=64)
+    # postgresql://user:password@host:5432/db selects the PostgreSQL backend for everything
+    # (many replicas may share it); empty = the embedded SQLite + LanceDB files in data_dir.
+    database_url: str = ""
+    # Connections each replica keeps open to PostgreSQL at most.
+    database_pool_size: int = Field(10, ge=2, le=500)
 
     # auth
     require_auth: bool = False
@@ -81,6 +86,10 @@ class Settings(BaseSettings):
     # Open MCP sessions per caller (user, or client address for anonymous callers); a caller
     # at the cap loses its least recently used session to the new one.
     mcp_sessions_per_caller: int = Field(64, ge=1, le=10_000)
+    # How long a replica trusts its cached copy of an account when checking a token. Within
+    # one process a revocation or deletion takes effect at once; another replica sharing the
+    # PostgreSQL database sees it after at most this many seconds.
+    user_cache_ttl_s: float = Field(5, ge=0, le=3600)
 
     # llm
     llm_model: str = Field("", validation_alias=_alias("LLM_MODEL", "LLM_MODEL"))
@@ -156,6 +165,9 @@ class Settings(BaseSettings):
     hierarchy_max_levels: int = Field(3, ge=1, le=6)
     job_max_attempts: int = Field(3, ge=1, le=20)
     worker_concurrency: int = Field(1, ge=1, le=16)
+    # A running job's lease, renewed while it runs: when a replica dies mid-job, another
+    # replica takes the job over once the lease has run out.
+    job_lease_s: float = Field(120, ge=2, le=3600)
     sync_consolidate_timeout_s: float = Field(600, gt=0)
     redact_secrets: bool = True
     # Re-embed rows a crash left without vectors and drop vectors whose row is gone: at
@@ -168,6 +180,14 @@ class Settings(BaseSettings):
     def _secret_long_enough(cls, value: str) -> str:
         if value and len(value) < 32:
             raise ValueError("LYCHEEMEM_JWT_SECRET must be at least 32 characters")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        value = value.strip()
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql:// (or be empty for the embedded store)")
         return value
 
     @field_validator("timezone")
@@ -233,6 +253,11 @@ class Settings(BaseSettings):
     def extra_tool_list(self) -> list[str]:
         """Extra tool names for the heuristic vocabulary."""
         return _split(self.extra_tool_names)
+
+    @property
+    def backend(self) -> Literal["embedded", "postgres"]:
+        """``postgres`` when ``LYCHEEMEM_DATABASE_URL`` is set, else ``embedded``."""
+        return "postgres" if self.database_url else "embedded"
 
     @property
     def db_path(self) -> Path:

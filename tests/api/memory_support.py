@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from lycheemem.domain.models import CompositeRecord, MemoryRecord, SourceRef
 from lycheemem.domain.text.terms import canon, composite_id_for
 from lycheemem.storage.lance.vector_index import VectorRow
+from lycheemem.storage.postgres import semantic_rows as pg_rows
 from lycheemem.storage.sqlite.records import insert_composite, save_record
 from lycheemem.testing import make_record
 
@@ -118,8 +119,13 @@ def store_items(
     records: Sequence[MemoryRecord],
     composites: Sequence[tuple[CompositeRecord, list[str]]] = (),
 ) -> None:
-    """Write records and composites into the running app's SQLite store and vector index."""
+    """Write records and composites into the running app's store (either backend) and
+    vector index, as consolidation stores them."""
     ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    if ctx.storage.backend == "postgres":
+        client.portal.call(_write_postgres, ctx, records, composites)  # type: ignore[union-attr]
+        client.portal.call(_index, ctx, records, [c for c, _ in composites])  # type: ignore[union-attr]
+        return
 
     def write(conn: Any) -> None:
         for record in records:
@@ -129,6 +135,22 @@ def store_items(
 
     client.portal.call(ctx.db.write, write)  # type: ignore[union-attr]
     client.portal.call(_index, ctx, records, [c for c, _ in composites])  # type: ignore[union-attr]
+
+
+async def _write_postgres(
+    ctx: Any,
+    records: Sequence[MemoryRecord],
+    composites: Sequence[tuple[CompositeRecord, list[str]]],
+) -> None:
+    owners = {item.user_id for item in records} | {c.user_id for c, _ in composites}
+    for owner in owners:
+        async with ctx.storage.semantic.db.tenant(owner) as conn:
+            for record in records:
+                if record.user_id == owner:
+                    await pg_rows.save_record(conn, record)
+            for composite, direct in composites:
+                if composite.user_id == owner:
+                    await pg_rows.insert_composite(conn, composite, direct)
 
 
 async def _index(

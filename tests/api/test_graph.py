@@ -81,6 +81,7 @@ def test_limit_truncates_without_dangling_edges(client: TestClient) -> None:
     assert only_one["edges"] == [] and only_one["tree_roots"] == [t["top"].composite_id]
 
 
+@pytest.mark.embedded_only  # expires a composite in place with SQL on the SQLite file
 def test_expired_items_are_left_out_unless_asked(client: TestClient) -> None:
     t = build_tree(client, "")
     gone = make_record("", "The office coffee machine works again.", expired=True)

@@ -36,6 +36,8 @@ from lycheemem.storage.postgres.vectors import PgVectorIndex
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.transfer import SqliteTransferStore
 
+# `migrate --to` moves an embedded data directory: its source is the embedded backend.
+
 
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """``python main.py ARGS`` with only ``env`` as LycheeMem settings; a migration loads the
@@ -61,7 +63,7 @@ LONG_TEXT = "\n\n".join(
     f"Paragraph {n}: the harbour council reviewed the bridge plans again." for n in range(60)
 )
 # each migration is a subprocess that loads the embedder: generous on a loaded 2-core machine
-pytestmark = pytest.mark.timeout(420)
+pytestmark = [pytest.mark.embedded_only, pytest.mark.timeout(420)]
 ANON_FACTS = ["The staging database is backed up every night at 02:00."]
 
 

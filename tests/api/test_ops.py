@@ -8,12 +8,15 @@ from lycheemem.app import create_app
 from lycheemem.testing import make_test_settings
 
 
-def test_health_ready_and_root(client: TestClient) -> None:
+def test_health_ready_and_root(client: TestClient, backend: str) -> None:
     assert client.get("/health").json()["status"] == "ok"
     ready = client.get("/ready")
     assert ready.status_code == 200
     checks = ready.json()["checks"]
-    assert checks["sqlite"] == checks["lancedb"] == checks["embedder"] == "ok"
+    stores = ["postgres"] if backend == "postgres" else ["sqlite", "lancedb"]
+    assert [checks[name] for name in [*stores, "embedder", "migrations"]] == ["ok"] * (
+        len(stores) + 2
+    )
     assert checks["llm"] == "disabled"
     assert client.get("/", follow_redirects=False).json()["docs"] == "/docs"
     assert client.get("/docs").status_code == 200

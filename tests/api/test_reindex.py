@@ -21,6 +21,10 @@ from lycheemem.reindex import reindex
 from lycheemem.storage.lance.vector_index import LanceVectorIndex
 from lycheemem.testing import HashingEmbedder, make_test_settings
 
+# Reaches into the embedded SQLite file to plant rows; the routes it proves are the same
+# code on PostgreSQL (covered by the storage contract suites there).
+pytestmark = pytest.mark.embedded_only
+
 
 def _meta(settings: Settings) -> dict[str, str]:
     with sqlite3.connect(settings.db_path) as conn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from memory_support import (
     RELEASE_STEPS,
@@ -65,6 +66,7 @@ def test_status_of_an_empty_namespace(client: TestClient) -> None:
     assert body["embedding_model"] == "wordllama" and body["version"] == __version__
 
 
+@pytest.mark.embedded_only  # plants job rows with SQL on the SQLite file
 def test_status_counts_the_callers_memory(client: TestClient) -> None:
     remember(client, "s1", [*SEAT_FACTS, RELEASE_STEPS])
     build_tree(client, "")
@@ -79,6 +81,7 @@ def test_status_counts_the_callers_memory(client: TestClient) -> None:
     assert (body["queued_jobs"], body["running_jobs"], body["failed_jobs"]) == (2, 1, 1)
 
 
+@pytest.mark.embedded_only  # plants job rows with SQL on the SQLite file
 def test_status_is_per_tenant(client: TestClient, make_user: Any) -> None:
     alice, bob = make_user("alice"), make_user("bob")
     remember(client, "s1", SEAT_FACTS, headers=alice)

@@ -6,6 +6,7 @@ import json
 from functools import partial
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from memory_support import (
     RELEASE_STEPS,
@@ -18,6 +19,10 @@ from memory_support import (
 
 from lycheemem.domain.text.terms import composite_id_for, record_id_for
 from lycheemem.services.transfer import MemoryTransfer
+
+# Reaches into the embedded SQLite file to plant rows; the routes it proves are the same
+# code on PostgreSQL (covered by the storage contract suites there).
+pytestmark = pytest.mark.embedded_only
 
 HEADER = {"type": "header", "format": "lycheemem.export", "version": 1}
 

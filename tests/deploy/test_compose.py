@@ -21,15 +21,26 @@ from typing import Any
 import pytest
 import yaml
 
+from lycheemem.config import load_settings
 from lycheemem.longdoc.config import load_longdoc_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 
 # profile -> the services it adds (None: started by a plain `docker compose up`)
-PROFILES: dict[str | None, set[str]] = {None: {"lycheemem"}, "gpu": {"vllm"}}
+PROFILES: dict[str | None, set[str]] = {
+    None: {"lycheemem"},
+    "gpu": {"vllm"},
+    "scale": {"postgres", "lycheemem-1", "lycheemem-2", "proxy"},
+}
 # service -> the host port mappings it must publish (all on loopback)
-PORTS = {"lycheemem": ["127.0.0.1:8000:8000"], "vllm": ["127.0.0.1:8001:8001"]}
+PORTS = {
+    "lycheemem": ["127.0.0.1:8000:8000"],
+    "vllm": ["127.0.0.1:8001:8001"],
+    "proxy": ["127.0.0.1:8080:8080"],
+}
+REPLICAS = ("lycheemem-1", "lycheemem-2")
+NGINX = ROOT / "deploy" / "nginx.conf"
 SCHEMA = "vendor.compose-spec"
 _VARIABLE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
@@ -100,7 +111,7 @@ def test_ports_are_published_on_loopback_only(compose: dict[str, Any], name: str
 def test_every_service_has_a_healthcheck_and_a_restart_policy(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         test = " ".join(service["healthcheck"]["test"])
-        assert "urlopen" in test or "curl" in test, name
+        assert any(probe in test for probe in ("urlopen", "curl", "wget", "pg_isready")), name
         assert service["restart"] == "unless-stopped", name
     assert "/ready" in " ".join(compose["services"]["lycheemem"]["healthcheck"]["test"])
     assert "8001/health" in " ".join(compose["services"]["vllm"]["healthcheck"]["test"])
@@ -159,8 +170,59 @@ def test_every_referenced_file_exists(compose: dict[str, Any]) -> None:
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
             if source.startswith("."):
-                assert (ROOT / source).is_dir(), f"{name}: {source}"
+                assert (ROOT / source).exists(), f"{name}: {source}"
             else:
                 assert source in compose["volumes"], f"{name}: {source}"
     assert (ROOT / ".env.example").is_file()
     assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_scale_profile_shares_one_postgres_behind_a_proxy(compose: dict[str, Any]) -> None:
+    """Two replicas on one pgvector database (pinned image), reached only through nginx."""
+    services = compose["services"]
+    postgres = services["postgres"]
+    image, _, tag = postgres["image"].partition(":")
+    assert image == "pgvector/pgvector" and re.fullmatch(r"0\.8\.\d+-pg1[78]", tag), image
+    password = "s3cret-for-the-test"
+    env = interpolate(postgres["environment"], {"POSTGRES_PASSWORD": password})
+    expected = f"postgresql://{env['POSTGRES_USER']}:{password}@postgres:5432/{env['POSTGRES_DB']}"
+    urls = set()
+    for name in REPLICAS:
+        replica = services[name]
+        assert "ports" not in replica, f"{name} is reached through the proxy only"
+        assert replica["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        assert "/ready" in " ".join(replica["healthcheck"]["test"])
+        resolved = interpolate(replica["environment"], {"POSTGRES_PASSWORD": password})
+        urls.add(resolved["LYCHEEMEM_DATABASE_URL"])
+        overrides = {
+            key.removeprefix("LYCHEEMEM_").lower(): value for key, value in resolved.items()
+        }
+        settings = load_settings(env_file=None, **overrides)
+        assert settings.backend == "postgres" and not settings.jwt_secret
+        assert "volumes" not in replica, f"{name} keeps no files of its own"
+        assert replica["networks"] == postgres["networks"] == services["proxy"]["networks"]
+    assert urls == {expected}
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("nginx:") and re.search(r":\d+\.\d+\.\d+", proxy["image"])
+    assert proxy["volumes"] == ["./deploy/nginx.conf:/etc/nginx/nginx.conf:ro"]
+    assert set(proxy["depends_on"]) == set(REPLICAS)
+    subnet = compose["networks"]["scale"]["ipam"]["config"][0]["subnet"]
+    assert all(
+        services[name]["environment"]["LYCHEEMEM_TRUSTED_PROXIES"] == subnet for name in REPLICAS
+    )
+
+
+def test_nginx_config_spreads_over_both_replicas() -> None:
+    """The proxy balances over every replica, forwards the client address and does not buffer
+    streamed answers; no sticky routing (the MCP endpoint is stateless on PostgreSQL)."""
+    text = "\n".join(
+        line.split("#", 1)[0] for line in NGINX.read_text().splitlines()
+    )  # directives only
+    upstream = re.search(r"upstream lycheemem \{(.*?)\}", text, re.S)
+    assert upstream is not None
+    assert re.findall(r"server (\S+):8000", upstream.group(1)) == list(REPLICAS)
+    assert "proxy_pass http://lycheemem;" in text
+    assert "X-Forwarded-For $proxy_add_x_forwarded_for" in text
+    assert "proxy_buffering off;" in text and "listen 8080;" in text
+    assert "ip_hash" not in text and "sticky" not in text and "hash " not in text
+    assert text.count("{") == text.count("}")

@@ -76,6 +76,7 @@ def _list_tools(live: LiveServer, token: str | None, session: str | None) -> htt
     return _post(live, _rpc("tools/list", {}, rid=2), _headers(token, session))
 
 
+@pytest.mark.embedded_only  # sessions exist only in stateful mode (PostgreSQL is stateless)
 def test_initialize_issues_a_session_and_answers_json(server: LiveServer) -> None:
     response, session = _initialize(server)
     assert response.status_code == 200
@@ -96,18 +97,33 @@ def test_initialize_issues_a_session_and_answers_json(server: LiveServer) -> Non
 
 
 @pytest.mark.parametrize("version", ["2024-11-05", "2025-06-18", "2025-11-25", "1999-01-01"])
-def test_protocol_version_is_negotiated(server: LiveServer, version: str) -> None:
+def test_protocol_version_is_negotiated(server: LiveServer, backend: str, version: str) -> None:
     response, session = _initialize(server, version=version)
-    assert response.status_code == 200 and session
+    assert response.status_code == 200 and bool(session) == (backend == "embedded")
     agreed = response.json()["result"]["protocolVersion"]
     assert agreed == version if version in HANDSHAKE_VERSIONS else agreed in HANDSHAKE_VERSIONS
 
 
+@pytest.mark.embedded_only  # sessions exist only in stateful mode (PostgreSQL is stateless)
 def test_session_header_rules(server: LiveServer) -> None:
     assert _list_tools(server, None, None).status_code == 400
     assert _list_tools(server, None, uuid.uuid4().hex).status_code == 404
     session = _open(server)
     assert _list_tools(server, None, session).status_code == 200
+
+
+def test_on_postgres_every_request_stands_alone(server: LiveServer, backend: str) -> None:
+    """Replicas behind a load balancer share no MCP session table: on PostgreSQL the endpoint
+    is stateless (no session id is issued or needed); embedded, a session is required."""
+    response, session = _initialize(server)
+    assert response.status_code == 200
+    listed = _list_tools(server, None, None)
+    if backend == "postgres":
+        assert session == ""
+        assert listed.status_code == 200
+        assert len(listed.json()["result"]["tools"]) == 7
+    else:
+        assert session and listed.status_code == 400
 
 
 def test_get_opens_an_event_stream(server: LiveServer) -> None:
@@ -118,6 +134,7 @@ def test_get_opens_an_event_stream(server: LiveServer) -> None:
         assert response.headers["content-type"].startswith("text/event-stream")
 
 
+@pytest.mark.embedded_only  # sessions exist only in stateful mode (PostgreSQL is stateless)
 def test_delete_ends_the_session(server: LiveServer) -> None:
     session = _open(server)
     deleted = httpx.delete(server.mcp_url, headers=_headers(None, session), timeout=30)
@@ -177,6 +194,7 @@ def test_require_auth_refuses_anonymous(strict: LiveServer) -> None:
     assert _list_tools(strict, None, session).status_code == 401
 
 
+@pytest.mark.embedded_only  # sessions exist only in stateful mode (PostgreSQL is stateless)
 def test_a_session_belongs_to_its_creator(server: LiveServer) -> None:
     alice, bob = server.register("wire-alice"), server.register("wire-bob")
     session = _open(server, alice)

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from lycheemem.app import create_app
 from lycheemem.testing import HashingEmbedder, make_test_settings
+from pg_support import backend_overrides
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,14 @@ def _register(client: TestClient, username: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def tenants(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tenants]:
-    """A memory-only app (hashing embedder) shared by a module's tests, never raising
-    server exceptions into the test so that a 500 is seen as a 500."""
-    settings = make_test_settings(tmp_path_factory.mktemp("security"))
+def tenants(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Tenants]:
+    """A memory-only app (hashing embedder) shared by a module's tests, on each backend,
+    never raising server exceptions into the test so that a 500 is seen as a 500."""
+    settings = make_test_settings(
+        tmp_path_factory.mktemp("security"), **backend_overrides(request, backend)
+    )
     app = create_app(settings, embedder=HashingEmbedder(64))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Tenants(client, _register(client, "alice"), _register(client, "bob"))

@@ -267,3 +267,17 @@ async def test_vectors_search_by_cosine_within_the_tenant(stores: Stores) -> Non
     await v.delete_user("u")
     assert await v.count("memory_records", "u") == 0
     assert await v.count("memory_records", "other") == 1
+
+
+async def test_concurrent_upserts_of_overlapping_ids_both_land(stores: Stores) -> None:
+    """Two replicas writing the vectors of the same merged records in opposite orders must
+    both succeed (no deadlock), and the last writer's vectors are stored."""
+    from lycheemem.domain.models import VectorRow
+
+    v = stores.vectors
+    rows = [VectorRow(f"r{n}", "u", _unit(n), memory_type="fact") for n in range(60)]
+    for _ in range(3):
+        await asyncio.gather(
+            v.upsert("memory_records", rows), v.upsert("memory_records", rows[::-1])
+        )
+    assert await v.count("memory_records", "u") == len(rows)

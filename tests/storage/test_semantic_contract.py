@@ -6,6 +6,7 @@ session's real PostgreSQL (tests/pg_support.py).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -363,6 +364,26 @@ async def test_crowded_fts_ranks_full_matches_then_newest_partial_ones(stores: S
         "u", "alpha beta", table="memory_records", limit=3, crowded=True
     )
     assert _ids(hits) == [full.record_id, beta.record_id, alpha.record_id]
+
+
+async def test_concurrent_batches_of_two_sessions_updating_the_same_records_both_commit(
+    stores: Semantic,
+) -> None:
+    """Two replicas consolidating two sessions of one tenant at once may write the same
+    records in opposite orders; both batches must commit (no deadlock), every round."""
+    s = stores
+    await _session(s, "alice", "s1")
+    await _session(s, "alice", "s2")
+    records = [make_record("alice", f"Shared fact number {n} about the garden.") for n in range(40)]
+    for round_ in range(3):
+        batches = [
+            BatchCommit("alice", session, round_ + 1, records=list(order), now=T1)
+            for session, order in (("s1", records), ("s2", records[::-1]))
+        ]
+        results = await asyncio.gather(*(s.semantic.commit_batch(b) for b in batches))
+        assert not any(result.session_missing for result in results)
+    stored = await s.semantic.records("alice", [r.record_id for r in records])
+    assert len(stored) == len(records)
 
 
 async def test_a_record_written_twice_in_one_batch_ends_as_its_last_version(

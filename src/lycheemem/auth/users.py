@@ -24,7 +24,8 @@ from lycheemem.errors import (
 
 __all__ = ["ANONYMOUS", "AuthService", "Caller", "UserStore"]
 
-USER_CACHE_TTL_S = 60.0
+# Default for LYCHEEMEM_USER_CACHE_TTL_S: how stale a cached account may be (other replicas).
+USER_CACHE_TTL_S = 5.0
 # Verified once per process: keeps timing of unknown-user logins close to wrong-password ones.
 _DUMMY_HASH = hash_password("lycheemem-timing-equaliser")
 
@@ -68,6 +69,7 @@ class AuthService:
         clock: Clock | None = None,
         limiter: LoginRateLimiter | None = None,
         hashing: HashingPool | None = None,
+        cache_ttl_s: float = USER_CACHE_TTL_S,
     ) -> None:
         self._users = users
         self.hashing = hashing or HashingPool(concurrency=1, queue=32)
@@ -77,6 +79,8 @@ class AuthService:
         self._clock = clock or Clock()
         self._limiter = limiter or LoginRateLimiter()
         self._cache: dict[str, tuple[float, User]] = {}
+        # Other replicas change accounts behind this cache: the TTL bounds how long they may.
+        self._cache_ttl_s = cache_ttl_s
 
     async def register(self, *, username: str, password: str, display_name: str | None) -> Session:
         """Create an account and return it with a token; ``UsernameTaken`` on duplicates."""
@@ -138,7 +142,7 @@ class AuthService:
     async def _cached_user(self, user_id: str) -> User | None:
         hit = self._cache.get(user_id)
         now = time.monotonic()
-        if hit is not None and now - hit[0] < USER_CACHE_TTL_S:
+        if hit is not None and now - hit[0] < self._cache_ttl_s:
             return hit[1]
         user = await self._users.by_id(user_id)
         if user is not None:

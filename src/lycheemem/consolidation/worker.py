@@ -41,8 +41,13 @@ class JobWorker:
         concurrency: int = 1,
         grace_s: float = 10.0,
         on_finished: Callable[[Job, dict[str, Any], float], None] | None = None,
+        lease_s: float = LEASE_S,
     ) -> None:
         self._jobs = jobs
+        # A replica that dies mid-job holds it until its lease runs out; then another
+        # replica claims it. Renewal at a quarter of the lease survives a missed beat or two.
+        self._lease_s = lease_s
+        self._renew_s = min(RENEW_S, lease_s / 4)
         self._runners = runners
         self._clock = clock
         self._concurrency = concurrency
@@ -109,7 +114,7 @@ class JobWorker:
         try:
             job = await self._jobs.claim(
                 now=format_ts(now),
-                lease_until=format_ts(now + timedelta(seconds=LEASE_S)),
+                lease_until=format_ts(now + timedelta(seconds=self._lease_s)),
                 kinds=tuple(self._runners),
                 busy_sessions=set(self._busy),
             )
@@ -174,6 +179,6 @@ class JobWorker:
 
     async def _renew(self, job_id: str) -> None:
         while True:
-            await asyncio.sleep(RENEW_S)
-            until = format_ts(self._clock.now() + timedelta(seconds=LEASE_S))
+            await asyncio.sleep(self._renew_s)
+            until = format_ts(self._clock.now() + timedelta(seconds=self._lease_s))
             await self._jobs.renew(job_id, lease_until=until)

@@ -180,9 +180,13 @@ def mount_mcp(app: FastAPI, ctx: AppContext, settings: Settings) -> MountedMcp:
     """Build the MCP server and mount it at ``/``; call after every router is added."""
     anonymous_token = None if settings.require_auth else secrets.token_urlsafe(32)
     mounted = build_server(ctx, settings, anonymous_token)
+    # Replicas behind a load balancer share no session table: on PostgreSQL every MCP
+    # request stands alone (stateless mode), so any replica can answer any request.
+    stateless = settings.backend == "postgres"
     asgi: ASGIApp = mounted.server.streamable_http_app(
         streamable_http_path=MCP_PATH,
         json_response=True,
+        stateless_http=stateless,
         max_request_body_size=MCP_MAX_BODY_BYTES,
         session_idle_timeout=SESSION_IDLE_TIMEOUT_S,
         max_sessions=MAX_SESSIONS,
@@ -194,12 +198,13 @@ def mount_mcp(app: FastAPI, ctx: AppContext, settings: Settings) -> MountedMcp:
     )
     if anonymous_token is not None:
         asgi = AnonymousShim(asgi, anonymous_token)
-    asgi = SessionQuota(
-        asgi,
-        per_caller=settings.mcp_sessions_per_caller,
-        idle_s=SESSION_IDLE_TIMEOUT_S,
-        evict_idle_s=EVICT_IDLE_S,
-        identify=_caller_key(ctx, settings),
-    )
+    if not stateless:  # without sessions there is nothing to count per caller
+        asgi = SessionQuota(
+            asgi,
+            per_caller=settings.mcp_sessions_per_caller,
+            idle_s=SESSION_IDLE_TIMEOUT_S,
+            evict_idle_s=EVICT_IDLE_S,
+            identify=_caller_key(ctx, settings),
+        )
     app.mount("/", McpEndpoint(asgi, lambda: app.router.routes))
     return mounted

@@ -47,6 +47,13 @@ async def _commit(conn: Conn, batch: BatchCommit) -> CommitResult:
     # FOR SHARE: a concurrent session delete waits for this batch (or this batch sees it gone).
     if not await _session_exists(conn, batch.user_id, batch.session_id):
         return CommitResult([], session_missing=True)
+    # One tenant's batches commit one at a time across replicas, as SQLite's single writer
+    # does: two sessions' batches updating the same records in different orders would
+    # otherwise deadlock (found by bench/replicas.py with two replicas).
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"lycheemem.commit\x1f{batch.user_id}",),
+    )
     await save_records(conn, batch.records)
     expired = (
         await search.expire_covering(

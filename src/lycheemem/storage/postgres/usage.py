@@ -6,7 +6,8 @@ so feedback never counts twice; every statement filters on ``user_id``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -209,14 +210,24 @@ class PgUsageStore:
     """Usage logs and the outcome counters feedback bumps (``domain.ports.UsageStore``); each
     method is one tenant transaction."""
 
-    def __init__(self, db: PgDatabase) -> None:
+    def __init__(
+        self, db: PgDatabase, *, settle: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
         self._db = db
+        # The search's usage-log writes run in the background (PgSemanticStore.drain):
+        # feedback on a log this process just wrote must not race ahead of that write.
+        self._settle = settle
+
+    async def _scope(self, user_id: str) -> AbstractAsyncContextManager[Any]:
+        if self._settle is not None:
+            await self._settle()
+        return self._db.tenant(user_id)
 
     async def label_latest_unresolved(
         self, user_id: str, session_id: str, *, since: str, feedback: str, outcome: str, now: str
     ) -> tuple[str, list[str]] | None:
         """Label the session's newest unresolved action/mixed log since ``since``."""
-        async with self._db.tenant(user_id) as conn:
+        async with await self._scope(user_id) as conn:
             log = await _latest_unresolved(conn, user_id, session_id, since)
             if log is None:
                 return None
@@ -246,7 +257,7 @@ class PgUsageStore:
         now: str,
     ) -> tuple[str | None, list[str]]:
         """Label a log (or bare records) atomically; returns the log id and updated ids."""
-        async with self._db.tenant(user_id) as conn:
+        async with await self._scope(user_id) as conn:
             log = await _target_log(conn, user_id, usage_log_id, session_id)
             targets = (
                 list(record_ids) if record_ids is not None else list(log.kept_ids if log else [])
@@ -271,7 +282,7 @@ class PgUsageStore:
 
     async def set_response_excerpt(self, user_id: str, log_id: str, excerpt: str) -> None:
         """Store the start of the answer on the usage log."""
-        async with self._db.tenant(user_id) as conn:
+        async with await self._scope(user_id) as conn:
             await conn.execute(
                 "UPDATE usage_logs SET response_excerpt = %s WHERE user_id = %s AND log_id = %s",
                 (excerpt, user_id, log_id),
@@ -279,12 +290,12 @@ class PgUsageStore:
 
     async def get(self, user_id: str, log_id: str) -> UsageLog | None:
         """The caller's usage log, or None."""
-        async with self._db.tenant(user_id) as conn:
+        async with await self._scope(user_id) as conn:
             return await _fetch_log(conn, user_id, log_id)
 
     async def session_feedback(self, user_id: str, session_id: str) -> dict[str, str]:
         """``{log_id: feedback}`` for the labelled logs of the caller's session."""
-        async with self._db.tenant(user_id) as conn:
+        async with await self._scope(user_id) as conn:
             cur = await conn.execute(
                 "SELECT log_id, user_feedback FROM usage_logs WHERE user_id = %s"
                 " AND session_id = %s AND user_feedback IS NOT NULL",

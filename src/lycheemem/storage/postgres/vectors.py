@@ -90,7 +90,10 @@ class PgVectorIndex:
     async def upsert(self, table: str, rows: Sequence[VectorRow]) -> None:
         """Insert or replace ``rows`` by id (last duplicate wins); ids are per tenant."""
         self._check_table(table)
-        unique = list({(row.user_id, row.item_id): row for row in rows}.values())
+        # Sorted by id: concurrent upserts of overlapping ids (two replicas storing merged
+        # records) take their row locks in one order, so they cannot deadlock.
+        latest = {(row.user_id, row.item_id): row for row in rows}
+        unique = [latest[key] for key in sorted(latest)]
         by_user: dict[str, list[tuple[object, ...]]] = {}
         for row in unique:
             vector = self._unit(row.vector, f"vector of {row.item_id!r}")[0]
