@@ -141,11 +141,11 @@ async def populate(ctx, count: int, user_id: str, rng: random.Random) -> float:
 async def _save_records(ctx, user_id: str, records: list) -> None:
     """Insert records the way consolidation stores them, on whichever backend is open."""
     if ctx.storage.backend == "postgres":
-        from lycheemem.storage.postgres.semantic_rows import save_record as pg_save_record
+        from lycheemem.storage.postgres.semantic_rows import save_records as pg_save_records
 
-        async with ctx.service.semantic.db.tenant(user_id) as conn:
-            for record in records:
-                await pg_save_record(conn, record)
+        for start in range(0, len(records), 500):  # batched statements, one transaction each
+            async with ctx.service.semantic.db.tenant(user_id) as conn:
+                await pg_save_records(conn, records[start : start + 500])
         return
     from lycheemem.storage.sqlite.records import save_record
 

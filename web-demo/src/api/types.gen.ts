@@ -554,7 +554,8 @@ export interface paths {
          * @description Import a JSONL export into the caller's namespace (ids recomputed for the caller).
          *
          *     ``mode=merge`` (default) keeps what is there; ``replace`` deletes the namespace first.
-         *     Answers ``{"imported": {type: count}, "skipped": n, "errors": [{"line", "error"}]}``.
+         *     Answers ``{"imported": {type: count}, "skipped": n, "errors": [{"line", "error"}]}``;
+         *     429 with ``Retry-After`` while ``LYCHEEMEM_MAX_CONCURRENT_IMPORTS`` imports run.
          */
         post: operations["import_memory_memory_import_post"];
         delete?: never;
