@@ -12,13 +12,23 @@ caller's ``user_id`` and never returns another tenant's rows.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol
 
 import numpy as np
-from pydantic import BaseModel
 
+from lycheemem.domain.catalog_store import (
+    VECTOR_TABLES,
+    CatalogStore,
+    GraphLink,
+    GraphNodeRow,
+    GraphRows,
+    IndexMaintenance,
+    IndexSource,
+    ItemRelations,
+    TenantDeletion,
+)
 from lycheemem.domain.models import (
     BatchCommit,
     CompositeRecord,
@@ -31,6 +41,16 @@ from lycheemem.domain.models import (
     UsageLog,
     User,
     VectorRow,
+)
+from lycheemem.domain.provider_ports import (
+    LLM,
+    ChatMessage,
+    Embedder,
+    EmbedKind,
+    LLMResponse,
+    LLMUsage,
+    ModelT,
+    TokenCounter,
 )
 from lycheemem.domain.transfer_store import (
     PageCursor,
@@ -70,109 +90,13 @@ __all__ = [
     "VectorRow",
     "LLM",
     "ChatMessage",
+    "EmbedKind",
     "Embedder",
+    "ModelT",
     "LLMResponse",
     "LLMUsage",
     "TokenCounter",
 ]
-
-ChatMessage = dict[str, str]
-"""One chat message: ``{"role": "system"|"user"|"assistant", "content": str}``."""
-
-ModelT = TypeVar("ModelT", bound=BaseModel)
-EmbedKind = Literal["query", "document"]
-
-
-@dataclass(slots=True)
-class LLMUsage:
-    """Token usage of one LLM call."""
-
-    purpose: str
-    model: str
-    input_tokens: int = 0
-    output_tokens: int = 0
-    ms: float = 0.0
-
-
-@dataclass(slots=True)
-class LLMResponse:
-    """The text of one completion and its usage."""
-
-    text: str
-    usage: LLMUsage
-    raw: dict[str, Any] = field(default_factory=dict)
-
-
-@runtime_checkable
-class LLM(Protocol):
-    """An async chat model.
-
-    Promises: ``complete`` and ``stream`` raise ``LLMError`` after retries are
-    exhausted (never return partial garbage silently); ``complete_json``
-    returns a validated model instance or raises ``LLMOutputError``; every call
-    is recorded in ``usage_log`` with its purpose.
-    """
-
-    model: str
-
-    async def complete(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        purpose: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-    ) -> LLMResponse:
-        """Return one completion for ``messages``."""
-        ...
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        purpose: str,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-    ) -> AsyncIterator[str]:
-        """Yield text deltas of one completion as they arrive."""
-        ...
-
-    async def complete_json(
-        self,
-        messages: Sequence[ChatMessage],
-        schema: type[ModelT],
-        *,
-        purpose: str,
-        max_tokens: int | None = None,
-    ) -> tuple[ModelT, LLMUsage]:
-        """Return the completion parsed tolerantly and validated against ``schema``."""
-        ...
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    """Text → L2-normalised float32 vectors of a fixed dimension.
-
-    Promises: ``embed`` returns an array of shape ``(len(texts), dim)`` with unit
-    rows (zero rows for empty texts); identical inputs give identical rows.
-    """
-
-    model_name: str
-    dim: int
-
-    async def embed(self, texts: Sequence[str], *, kind: EmbedKind = "document") -> np.ndarray:
-        """Embed ``texts`` off the event loop."""
-        ...
-
-
-@runtime_checkable
-class TokenCounter(Protocol):
-    """Counts tokens the way the chat model will (approximately)."""
-
-    def count(self, text: str) -> int:
-        """Return the number of tokens in ``text``."""
-        ...
-
 
 # --- storage value types ------------------------------------------------------------------
 
@@ -589,191 +513,4 @@ class ConsolidationQueue(Protocol):
         self, *, user_id: str, session_id: str, retrieved_context: str = "", auto: bool = False
     ) -> Job | None:
         """Queue (debounced) consolidation of the session's new turns; None when skipped."""
-        ...
-
-
-# --- the catalog: browsing and bulk deletes of one tenant (management API) -----------------
-
-
-@dataclass(slots=True)
-class ItemRelations:
-    """An item with its place in the tree.
-
-    ``parents``: composites holding it as a direct member. For composites,
-    ``direct_record_ids``: leaf records not covered by one of its child composites.
-    """
-
-    item: MemoryRecord | CompositeRecord
-    parents: list[str]
-    direct_record_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class GraphNodeRow:
-    """The columns a graph node shows (``level`` is 0 for records)."""
-
-    item_id: str
-    node_kind: str
-    memory_type: str
-    semantic_text: str
-    entities: list[str]
-    confidence: float
-    created_at: str
-    expired: bool
-    level: int = 0
-    source_record_ids: list[str] = field(default_factory=list)
-    child_composite_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class GraphLink:
-    """One ``composite_members`` row: parent composite, member, member kind, direct flag."""
-
-    composite_id: str
-    member_id: str
-    member_kind: str
-    direct: bool
-
-
-@dataclass(slots=True)
-class GraphRows:
-    """Nodes (composites by level desc, then records, newest first), links, overall totals."""
-
-    nodes: list[GraphNodeRow]
-    links: list[GraphLink]
-    record_total: int
-    composite_total: int
-
-
-@dataclass(slots=True)
-class TenantDeletion:
-    """What ``CatalogStore.delete_tenant`` removed (ids where vectors must follow)."""
-
-    record_ids: list[str]
-    composite_ids: list[str]
-    skill_ids: list[str]
-    session_ids: list[str]
-    turns: int
-    usage_logs: int
-    jobs: int
-
-
-class CatalogStore(Protocol):
-    """Browsing the caller's memory and deleting it in bulk (the management routes).
-
-    Same contract as every store: scoped to ``user_id``, missing ids absent. The caller drops
-    the returned ids' vectors from the ``VectorIndex`` (a backend whose vectors share its
-    database, like PostgreSQL, already removed them in the same transaction).
-    """
-
-    async def list_items(
-        self,
-        user_id: str,
-        *,
-        kind: str,
-        memory_type: str | None,
-        session_id: str | None,
-        include_expired: bool,
-        q: str | None,
-        order: str,
-        offset: int,
-        limit: int,
-    ) -> tuple[list[MemoryRecord | CompositeRecord], int]:
-        """A page of records and/or composites (``kind``: all|record|composite) and the total.
-
-        ``q`` is matched in full text (nothing searchable in it matches nothing); ``order`` is
-        ``updated_desc``, ``created_desc`` or ``confidence_desc``.
-        """
-        ...
-
-    async def item_relations(self, user_id: str, item_id: str) -> ItemRelations | None:
-        """The record or composite with its parents (and direct records), or None."""
-        ...
-
-    async def delete_item(self, user_id: str, item_id: str) -> tuple[list[str], list[str]]:
-        """Hard-delete the item and every composite containing it: ``(record ids, composite
-        ids)`` deleted, both empty when the caller has no such item."""
-        ...
-
-    async def graph(self, user_id: str, *, include_expired: bool, limit: int) -> GraphRows:
-        """Up to ``limit`` nodes per kind with their member links and overall totals."""
-        ...
-
-    async def clear_graph(self, user_id: str) -> tuple[list[str], list[str], int]:
-        """Delete every record, composite, link, tag and usage log: ``(record ids, composite
-        ids, usage logs deleted)``."""
-        ...
-
-    async def list_skills(
-        self, user_id: str, *, q: str | None, offset: int, limit: int
-    ) -> tuple[list[Skill], int]:
-        """The caller's skills, newest update first, optionally full-text filtered; total."""
-        ...
-
-    async def delete_skill(self, user_id: str, skill_id: str) -> bool:
-        """Delete one skill; False when the caller has none with this id."""
-        ...
-
-    async def clear_skills(self, user_id: str) -> list[str]:
-        """Delete every skill; their ids."""
-        ...
-
-    async def delete_tenant(self, user_id: str) -> TenantDeletion:
-        """Delete all of the caller's rows (memory, skills, sessions, logs, jobs) atomically."""
-        ...
-
-    async def status_counts(self, user_id: str) -> dict[str, int]:
-        """Counts of ``GET /pipeline/status`` (jobs excluded): ``session_count``,
-        ``graph_node_count``, ``graph_edge_count`` (direct links between active items),
-        ``skill_count``, ``record_count``, ``composite_count``, ``expired_record_count``;
-        records and composites count active ones only."""
-        ...
-
-
-# --- index maintenance: rows and their vectors in agreement (every tenant) ----------------
-
-VECTOR_TABLES = ("memory_records", "composite_records", "skills")
-"""The tables whose rows have vectors in the ``VectorIndex`` (and an ``indexed`` flag)."""
-
-
-@dataclass(slots=True)
-class IndexSource:
-    """What one vector-backed row is embedded from, with its vector row's flags.
-
-    ``text``: a record's or composite's semantic text, a skill's intent; ``normalized_text``:
-    the second embedded column of records and composites (None for skills); ``position``: the
-    row's place in the table's paging order (``after`` of the next page).
-    """
-
-    item_id: str
-    user_id: str
-    text: str
-    normalized_text: str | None
-    memory_type: str
-    level: int
-    expired: bool
-    position: int
-
-
-class IndexMaintenance(Protocol):
-    """The row side of keeping rows and vectors in agreement (docs/DECISIONS.md, "Reconcile").
-
-    **Not tenant-scoped**, on purpose: only the storage reconciler and the offline ``reindex``
-    use it. ``table`` is one of ``VECTOR_TABLES`` (anything else raises ``ValueError``); ids
-    are unique across tenants within a table.
-    """
-
-    async def index_sources(
-        self, table: str, *, after: int, limit: int, unindexed_only: bool
-    ) -> list[IndexSource]:
-        """Up to ``limit`` rows with ``position > after`` in position order (with
-        ``unindexed_only``, only rows whose vectors were never confirmed written)."""
-        ...
-
-    async def existing_ids(self, table: str, ids: Sequence[str]) -> set[str]:
-        """Which of ``ids`` still have a row in ``table``."""
-        ...
-
-    async def mark_indexed(self, table: str, ids: Sequence[str]) -> None:
-        """Flag these rows as having their vectors written (idempotent)."""
         ...
