@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lycheemem.domain.models import SourceRef
+from lycheemem.storage.sqlite import record_search
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.testing import make_record
@@ -48,12 +49,14 @@ async def test_follow_ups_are_the_next_turns_of_the_same_session_in_order(
     await db.write(write)
 
     def check(conn: sqlite3.Connection) -> None:
-        found = sql.follow_up_ids(conn, "alice", "s1", after_turn=4, turns=2, limit=10)
+        found = record_search.follow_up_ids(conn, "alice", "s1", after_turn=4, turns=2, limit=10)
         assert found == [records[1].record_id, records[2].record_id]
-        assert sql.follow_up_ids(conn, "alice", "s1", after_turn=4, turns=2, limit=1) == [
+        assert record_search.follow_up_ids(conn, "alice", "s1", after_turn=4, turns=2, limit=1) == [
             records[1].record_id
         ]
-        assert sql.follow_up_ids(conn, "alice", "s1", after_turn=7, turns=2, limit=10) == []
+        assert (
+            record_search.follow_up_ids(conn, "alice", "s1", after_turn=7, turns=2, limit=10) == []
+        )
         plan = " ".join(
             str(row[-1])
             for row in conn.execute(

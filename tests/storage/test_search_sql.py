@@ -11,6 +11,7 @@ import pytest
 
 from lycheemem.domain.models import MemoryRecord
 from lycheemem.domain.text.terms import build_fts_query, fts_owner, record_id_for
+from lycheemem.storage.sqlite import record_search
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.semantic import SqliteSemanticStore
@@ -85,7 +86,7 @@ async def test_fts_search_equals_filtering_every_match_first(tmp_path: Path) -> 
     def check(conn: sqlite3.Connection) -> None:
         for limit in (1, 2, 5, 17, 40):
             for types in (None, ["procedure"], ["procedure", "constraint"]):
-                hits = sql.fts_search(
+                hits = record_search.fts_search(
                     conn,
                     table="memory_records",
                     user_id="alice",
@@ -109,7 +110,7 @@ async def test_fts_search_newest_first_takes_the_latest_active_matches_of_the_ca
     match = build_fts_query("deploy", None)
     assert match is not None
     hits = await db.read(
-        lambda conn: sql.fts_search(
+        lambda conn: record_search.fts_search(
             conn, table="memory_records", user_id="alice", match=match, limit=4, newest_first=True
         )
     )
@@ -145,7 +146,7 @@ async def test_fts_search_skips_expired_and_other_types_and_tenants(tmp_path: Pa
     match = build_fts_query("deploy", fts_owner("alice"))
     assert match is not None
     hits = await db.read(
-        lambda conn: sql.fts_search(
+        lambda conn: record_search.fts_search(
             conn,
             table="memory_records",
             user_id="alice",
@@ -159,7 +160,7 @@ async def test_fts_search_skips_expired_and_other_types_and_tenants(tmp_path: Pa
     # The owner token in the match and the user filter both keep Bob's rows out.
     assert (
         await db.read(
-            lambda conn: sql.fts_search(
+            lambda conn: record_search.fts_search(
                 conn, table="memory_records", user_id="bob", match=match, limit=10
             )
         )
@@ -227,11 +228,15 @@ async def test_tag_search_skips_tags_above_the_cap(tmp_path: Path) -> None:
     rare = _record("alice", "rare note", tool_tags=["helm"])
     await _save(db, [*common, rare])
     hits = await db.read(
-        lambda conn: sql.tag_search(conn, "alice", {"tool": ["git", "helm"]}, 10, max_per_tag=5)
+        lambda conn: record_search.tag_search(
+            conn, "alice", {"tool": ["git", "helm"]}, 10, max_per_tag=5
+        )
     )
     assert {h[0] for h in hits} == {r.record_id for r in [*common, rare]}
     capped = await db.read(
-        lambda conn: sql.tag_search(conn, "alice", {"tool": ["git", "helm"]}, 10, max_per_tag=4)
+        lambda conn: record_search.tag_search(
+            conn, "alice", {"tool": ["git", "helm"]}, 10, max_per_tag=4
+        )
     )
     assert [(h[0], h[2]) for h in capped] == [(rare.record_id, {"helm"})]
     await db.close()

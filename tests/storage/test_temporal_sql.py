@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from lycheemem.domain.models import Temporal
+from lycheemem.storage.sqlite import record_search
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.testing import make_record
@@ -72,11 +73,11 @@ async def test_temporal_search_finds_exactly_the_overlapping_items(tmp_path: Pat
 
     def check(conn: sqlite3.Connection) -> None:
         for since, until in windows:
-            found = sql.temporal_search(conn, "alice", since, until, limit=1000)
+            found = record_search.temporal_search(conn, "alice", since, until, limit=1000)
             assert all(kind == "record" for _, kind in found)
             assert {item for item, _ in found} == _reference(conn, "alice", since, until)
             assert len(found) == len({item for item, _ in found})
-            limited = sql.temporal_search(conn, "alice", since, until, limit=5)
+            limited = record_search.temporal_search(conn, "alice", since, until, limit=5)
             assert len(limited) == min(5, len(found))
 
     await db.read(check)
@@ -91,7 +92,7 @@ async def test_every_temporal_query_reads_an_index_range(tmp_path: Path) -> None
     def trace(conn: sqlite3.Connection) -> None:
         conn.set_trace_callback(statements.append)
         try:
-            sql.temporal_search(conn, "alice", "2025-03-01", "2025-03-31", limit=10)
+            record_search.temporal_search(conn, "alice", "2025-03-01", "2025-03-31", limit=10)
         finally:
             conn.set_trace_callback(None)
         for statement in statements:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from lycheemem.domain.models import BatchCommit, CompositeRecord, MemoryRecord, Skill, UsageLog
 from lycheemem.domain.ports import CommitResult
 from lycheemem.domain.text.terms import COMMON_TERM_SHARE, build_fts_query, fts_owner
+from lycheemem.storage.sqlite import record_search
 from lycheemem.storage.sqlite import records as sql
 from lycheemem.storage.sqlite.database import Database
 from lycheemem.storage.sqlite.skills import fetch_skills, save_skill
@@ -254,7 +255,7 @@ class SqliteSemanticStore:
 
         def search(conn: sqlite3.Connection) -> list[sql.FtsHit]:
             def run(expression: str, newest_first: bool = False) -> list[sql.FtsHit]:
-                return sql.fts_search(
+                return record_search.fts_search(
                     conn,
                     table=table,
                     user_id=user_id,
@@ -289,14 +290,16 @@ class SqliteSemanticStore:
         self, user_id: str, wanted: dict[str, Sequence[str]], limit: int
     ) -> list[tuple[str, str, set[str]]]:
         """Tag-channel hits ``(item_id, item_kind, matched tags)``."""
-        return await self.db.read(lambda conn: sql.tag_search(conn, user_id, wanted, limit))
+        return await self.db.read(
+            lambda conn: record_search.tag_search(conn, user_id, wanted, limit)
+        )
 
     async def temporal(
         self, user_id: str, since: str, until: str, limit: int
     ) -> list[tuple[str, str]]:
         """Temporal-channel hits ``(item_id, item_kind)``."""
         return await self.db.read(
-            lambda conn: sql.temporal_search(conn, user_id, since, until, limit)
+            lambda conn: record_search.temporal_search(conn, user_id, since, until, limit)
         )
 
     async def follow_ups(
@@ -304,7 +307,9 @@ class SqliteSemanticStore:
     ) -> list[str]:
         """Ids of the caller's active records said in the turns right after ``after_turn``."""
         return await self.db.read(
-            lambda conn: sql.follow_up_ids(conn, user_id, session_id, after_turn, turns, limit)
+            lambda conn: record_search.follow_up_ids(
+                conn, user_id, session_id, after_turn, turns, limit
+            )
         )
 
     async def records_with_fts(
@@ -343,9 +348,11 @@ class SqliteSemanticStore:
             return total, {term: counts[term] for term in terms}
 
         def read(conn: sqlite3.Connection) -> tuple[int, dict[str, int], int]:
-            fresh_total = sql.active_record_count(conn, user_id) if total is None else total
-            rows = sql.record_row_count(conn) if table_rows is None else table_rows
-            return fresh_total, sql.term_document_counts(conn, user_id, missing), rows
+            fresh_total = (
+                record_search.active_record_count(conn, user_id) if total is None else total
+            )
+            rows = record_search.record_row_count(conn) if table_rows is None else table_rows
+            return fresh_total, record_search.term_document_counts(conn, user_id, missing), rows
 
         fresh_total, fresh, rows = await self.db.read(read)
         if self.db.generation == generation:
