@@ -1,7 +1,7 @@
 """The ports: every interface the use cases depend on; storage and providers implement them.
 
-Only ``bootstrap.py``, ``app.py``, ``cli.py`` and ``reindex.py`` name the concrete classes
-(``storage.sqlite``, ``storage.lance``, ``providers``); everything else is typed by these
+Only the composition root (``bootstrap``, ``app``, ``cli``, ``reindex``, ``migrate``) names the
+concrete classes (``storage.*``, ``providers``); everything else is typed by these
 protocols, so another backend (e.g. PostgreSQL) is a new set of classes passing the same
 contract tests.
 
