@@ -12,10 +12,12 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from lycheemem.domain.models import CompositeRecord, MemoryRecord, Skill, SourceRef, Temporal
+from lycheemem.domain.models import CompositeRecord, MemoryRecord, Skill, SourceRef
 from lycheemem.domain.text.terms import fts_document, fts_owner
+from lycheemem.storage import item_rows
+from lycheemem.storage.item_rows import TAG_COLUMNS, RowDecoding
 from lycheemem.storage.postgres.database import Conn
-from lycheemem.storage.sqlite.records import TAG_COLUMNS, event_bounds
+from lycheemem.storage.sqlite.records import event_bounds
 
 __all__ = [
     "COMPOSITE_COLUMNS",
@@ -146,71 +148,17 @@ SKILL_COLUMNS = (
 """The columns ``skill_from_row`` reads."""
 
 
-def _temporal(row: dict[str, Any]) -> Temporal:
-    return Temporal(row["t_ref"], row["t_valid_from"], row["t_valid_to"])
+_DECODING = RowDecoding(as_list=list, sources=_sources_from)
 
 
 def record_from_row(row: dict[str, Any]) -> MemoryRecord:
     """Rebuild a ``MemoryRecord`` from its row."""
-    return MemoryRecord(
-        record_id=row["record_id"],
-        user_id=row["user_id"],
-        memory_type=row["memory_type"],
-        semantic_text=row["semantic_text"],
-        normalized_text=row["normalized_text"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        entities=list(row["entities"]),
-        temporal=_temporal(row),
-        **{c: list(row[c]) for c in TAG_COLUMNS},
-        confidence=row["confidence"],
-        source_role=row["source_role"],
-        source_session_id=row["source_session_id"],
-        source_turn_ids=list(row["source_turn_ids"]),
-        source_turn_refs=list(row["source_turn_refs"]),
-        sources=_sources_from(row["sources"]),
-        version=row["version"],
-        history=list(row["history"]),
-        retrieval_count=row["retrieval_count"],
-        retrieval_hit_count=row["retrieval_hit_count"],
-        action_success_count=row["action_success_count"],
-        action_fail_count=row["action_fail_count"],
-        last_retrieved_at=row["last_retrieved_at"],
-        expired=bool(row["expired"]),
-        expired_at=row["expired_at"],
-        expired_reason=row["expired_reason"],
-        superseded_by=row["superseded_by"],
-    )
+    return item_rows.record_from_row(row, _DECODING)
 
 
 def composite_from_row(row: dict[str, Any]) -> CompositeRecord:
     """Rebuild a ``CompositeRecord`` from its row."""
-    return CompositeRecord(
-        composite_id=row["composite_id"],
-        user_id=row["user_id"],
-        memory_type=row["memory_type"],
-        semantic_text=row["semantic_text"],
-        normalized_text=row["normalized_text"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        source_record_ids=list(row["source_record_ids"]),
-        child_composite_ids=list(row["child_composite_ids"]),
-        level=row["level"],
-        synthesis_reason=row["synthesis_reason"],
-        entities=list(row["entities"]),
-        temporal=_temporal(row),
-        **{c: list(row[c]) for c in TAG_COLUMNS},
-        confidence=row["confidence"],
-        sources=_sources_from(row["sources"]),
-        retrieval_count=row["retrieval_count"],
-        retrieval_hit_count=row["retrieval_hit_count"],
-        action_success_count=row["action_success_count"],
-        action_fail_count=row["action_fail_count"],
-        last_retrieved_at=row["last_retrieved_at"],
-        expired=bool(row["expired"]),
-        expired_at=row["expired_at"],
-        expired_reason=row["expired_reason"],
-    )
+    return item_rows.composite_from_row(row, _DECODING)
 
 
 def skill_from_row(row: dict[str, Any]) -> Skill:

@@ -15,6 +15,8 @@ from lycheemem.domain.models import CompositeRecord, MemoryRecord, SourceRef, Te
 from lycheemem.domain.ports import FtsHit
 from lycheemem.domain.text.dates import temporal_bounds
 from lycheemem.domain.text.terms import fts_document, fts_owner
+from lycheemem.storage import item_rows
+from lycheemem.storage.item_rows import TAG_COLUMNS, RowDecoding
 from lycheemem.storage.sqlite.rows import dump_json, load_json
 
 __all__ = [
@@ -29,7 +31,6 @@ __all__ = [
     "save_record",
 ]
 
-TAG_COLUMNS = ("task_tags", "tool_tags", "constraint_tags", "failure_tags", "affordance_tags")
 _TAG_KIND = {
     "task_tags": "task",
     "tool_tags": "tool",
@@ -245,67 +246,21 @@ def _composite_values(composite: CompositeRecord) -> tuple[Any, ...]:
     )
 
 
+def _json_list(value: Any) -> list[Any]:
+    return list(load_json(value, []))
+
+
+_DECODING = RowDecoding(as_list=_json_list, sources=_sources_from_json)
+
+
 def record_from_row(row: sqlite3.Row) -> MemoryRecord:
     """Rebuild a ``MemoryRecord`` from its row."""
-    return MemoryRecord(
-        record_id=row["record_id"],
-        user_id=row["user_id"],
-        memory_type=row["memory_type"],
-        semantic_text=row["semantic_text"],
-        normalized_text=row["normalized_text"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        entities=load_json(row["entities"], []),
-        temporal=Temporal(row["t_ref"], row["t_valid_from"], row["t_valid_to"]),
-        **{c: load_json(row[c], []) for c in TAG_COLUMNS},
-        confidence=row["confidence"],
-        source_role=row["source_role"],
-        source_session_id=row["source_session_id"],
-        source_turn_ids=load_json(row["source_turn_ids"], []),
-        source_turn_refs=load_json(row["source_turn_refs"], []),
-        sources=_sources_from_json(row["sources"]),
-        version=row["version"],
-        history=load_json(row["history"], []),
-        retrieval_count=row["retrieval_count"],
-        retrieval_hit_count=row["retrieval_hit_count"],
-        action_success_count=row["action_success_count"],
-        action_fail_count=row["action_fail_count"],
-        last_retrieved_at=row["last_retrieved_at"],
-        expired=bool(row["expired"]),
-        expired_at=row["expired_at"],
-        expired_reason=row["expired_reason"],
-        superseded_by=row["superseded_by"],
-    )
+    return item_rows.record_from_row(row, _DECODING)
 
 
 def composite_from_row(row: sqlite3.Row) -> CompositeRecord:
     """Rebuild a ``CompositeRecord`` from its row."""
-    return CompositeRecord(
-        composite_id=row["composite_id"],
-        user_id=row["user_id"],
-        memory_type=row["memory_type"],
-        semantic_text=row["semantic_text"],
-        normalized_text=row["normalized_text"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        source_record_ids=load_json(row["source_record_ids"], []),
-        child_composite_ids=load_json(row["child_composite_ids"], []),
-        level=row["level"],
-        synthesis_reason=row["synthesis_reason"],
-        entities=load_json(row["entities"], []),
-        temporal=Temporal(row["t_ref"], row["t_valid_from"], row["t_valid_to"]),
-        **{c: load_json(row[c], []) for c in TAG_COLUMNS},
-        confidence=row["confidence"],
-        sources=_sources_from_json(row["sources"]),
-        retrieval_count=row["retrieval_count"],
-        retrieval_hit_count=row["retrieval_hit_count"],
-        action_success_count=row["action_success_count"],
-        action_fail_count=row["action_fail_count"],
-        last_retrieved_at=row["last_retrieved_at"],
-        expired=bool(row["expired"]),
-        expired_at=row["expired_at"],
-        expired_reason=row["expired_reason"],
-    )
+    return item_rows.composite_from_row(row, _DECODING)
 
 
 def _write_tags(conn: sqlite3.Connection, item: MemoryRecord | CompositeRecord, kind: str) -> None:
